@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * common.bpf.h: building and submitting events. An event is built in a
+ * per-CPU scratch value (maps.h: event_buf) and copied to the ring buffer
+ * with its exact size, so small events take little room.
+ */
+#ifndef NBW_COMMON_BPF_H
+#define NBW_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+#include "maps.h"
+#include "core_fixes.bpf.h"
+
+/* Hide a value's known range from the compiler so a following mask is kept
+ * for the verifier (the compiler would drop it as redundant). */
+#define nbw_barrier_var(v) asm volatile("" : "+r"(v))
+
+#define NBW_PATH_DEPTH 64     /* dentry components walked before truncating */
+#define NBW_STR_MASK (NBW_STR_MAX - 1)
+#define AT_FDCWD_ -100
+#define S_IFMT_ 00170000
+#define S_IFSOCK_ 0140000
+
+/* The daemon's own tgid: never tracked, so its reads of /proc and of the ring
+ * buffer cannot feed back into events. Set before load. */
+const volatile __u32 nbw_self_tgid = 0;
+
+static __always_inline void nbw_count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct task_struct *nbw_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+/* Start an event for the current task. Returns NULL only if the per-CPU
+ * scratch is missing, which cannot happen once loaded. */
+static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s64 ret)
+{
+	__u32 zero = 0;
+	struct nbw_event_buf *b = bpf_map_lookup_elem(&event_buf, &zero);
+	struct task_struct *task = nbw_task();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!b)
+		return NULL;
+	b->ev.hdr.kind = kind;
+	b->ev.hdr.abi = NBW_ABI_VERSION;
+	b->ev.hdr.size = 0;
+	b->ev.hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	b->ev.hdr.pid = (__u32)id;
+	b->ev.hdr.tgid = id >> 32;
+	b->ev.hdr.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	b->ev.hdr.uid = BPF_CORE_READ(task, cred, uid.val);
+	b->ev.hdr.euid = BPF_CORE_READ(task, cred, euid.val);
+	b->ev.hdr.flags = 0;
+	b->ev.hdr.mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	b->ev.hdr.pid_ns = nbw_pid_ns(task);
+	b->ev.hdr.net_ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	b->ev.hdr.syscall = nr;
+	b->ev.hdr.ret = ret;
+	bpf_get_current_comm(b->ev.hdr.comm, sizeof(b->ev.hdr.comm));
+	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
+	__builtin_memset(b->ev.str_len, 0, sizeof(b->ev.str_len));
+	b->ev.pad = 0;
+	return b;
+}
+
+static __always_inline void nbw_submit(struct nbw_event_buf *b, __u32 used)
+{
+	__u32 size;
+
+	if (used > NBW_STR_AREA)
+		used = NBW_STR_AREA;
+	size = sizeof(struct nbw_event) + used;
+	b->ev.hdr.size = size;
+	if (bpf_ringbuf_output(&events, b, size, 0))
+		nbw_count(NBW_CNT_RB_FULL);
+	else
+		nbw_count(NBW_CNT_EVENTS);
+}
+
+/* Blob writers. *used is the number of str bytes already filled; a writer
+ * whose slot would not fit is skipped (length 0, TRUNCATED flag). */
+static __always_inline void nbw_put_user_str(struct nbw_event_buf *b, int slot, const void *uptr,
+					     __u32 *used)
+{
+	__u32 off = *used;
+	long n;
+
+	if (off > NBW_STR_AREA - NBW_STR_MAX || slot < 0 || slot >= NBW_NSTR || !uptr) {
+		b->ev.hdr.flags |= uptr ? NBW_F_TRUNCATED : 0;
+		return;
+	}
+	nbw_barrier_var(off);
+	off &= NBW_STR_AREA - 1;
+	n = bpf_probe_read_user_str(&b->str[off], NBW_STR_MAX, uptr);
+	if (n <= 0)
+		return;
+	if (n == NBW_STR_MAX)
+		b->ev.hdr.flags |= NBW_F_TRUNCATED;
+	nbw_barrier_var(slot);
+	b->ev.str_len[slot & 3] = n;
+	*used = off + n;
+}
+
+static __always_inline void nbw_put_bytes(struct nbw_event_buf *b, int slot, const void *ptr,
+					  __u32 len, bool user, __u32 *used)
+{
+	__u32 off = *used;
+
+	if (off > NBW_STR_AREA - NBW_STR_MAX || slot < 0 || slot >= NBW_NSTR)
+		return;
+	if (len > NBW_STR_MAX) {
+		len = NBW_STR_MAX;
+		b->ev.hdr.flags |= NBW_F_TRUNCATED;
+	}
+	if (len == 0)
+		return;
+	nbw_barrier_var(len);
+	len &= 2 * NBW_STR_MAX - 1;
+	nbw_barrier_var(off);
+	off &= NBW_STR_AREA - 1;
+	if (user ? bpf_probe_read_user(&b->str[off], len, ptr)
+		 : bpf_probe_read_kernel(&b->str[off], len, ptr))
+		return;
+	nbw_barrier_var(slot);
+	b->ev.str_len[slot & 3] = len;
+	*used = off + len;
+}
+
+/*
+ * Resolve a (dentry, vfsmount) to an absolute path the way d_path() does,
+ * walking d_parent and crossing mounts through mnt_parent/mnt_mountpoint.
+ * bpf_d_path() would do this for us but is only allowed in fentry/LSM
+ * programs, which some kernels refuse (docs/kernel.md). The path is built
+ * backwards into the per-CPU path scratch; it ends at NBW_STR_MAX - 1 (NUL).
+ * One component per bpf_loop() step: the verifier checks the step once
+ * instead of unrolling NBW_PATH_DEPTH iterations (needs v5.17+).
+ */
+struct nbw_walk {
+	struct nbw_path_buf *pb;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 pos;
+	__u32 done; /* 1: reached the root, 2: out of room */
+};
+
+static long nbw_walk_step(__u32 i, struct nbw_walk *w)
+{
+	/* locals first: CO-RE relocations must not reach into struct nbw_walk */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct qstr name;
+	__u32 len, pos = w->pos;
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (dentry != mnt_root || mnt == mnt_parent || !mnt_parent) {
+			w->done = 1; /* the root of the namespace */
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mnt_parent;
+		w->vfsmnt = nbw_vfsmount(mnt_parent);
+		return 0;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & 255; /* NAME_MAX */
+	if (len + 1 > pos || pos > NBW_STR_MAX - 1) {
+		w->done = 2;
+		return 1;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&w->pb->d[pos & NBW_STR_MASK], len, name.name);
+	pos -= 1;
+	w->pb->d[pos & NBW_STR_MASK] = '/';
+	w->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
+/* Returns the start offset, with bit 31 set when the walk was cut short. */
+static __always_inline __u32 nbw_walk_path(struct nbw_path_buf *pb, struct dentry *dentry,
+					   struct vfsmount *vfsmnt)
+{
+	struct nbw_walk w = {
+		.pb = pb,
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.mnt = nbw_real_mount(vfsmnt),
+		.pos = NBW_STR_MAX - 1,
+	};
+
+	pb->d[NBW_STR_MAX - 1] = 0;
+	bpf_loop(NBW_PATH_DEPTH, nbw_walk_step, &w, 0);
+	if (w.pos == NBW_STR_MAX - 1) {
+		w.pos -= 1;
+		pb->d[w.pos & NBW_STR_MASK] = '/';
+	}
+	return (w.pos & NBW_STR_MASK) | (w.done == 1 ? 0 : 1u << 31);
+}
+
+/* Append the absolute path of (dentry, mnt) as a NUL-terminated blob. */
+static __always_inline void nbw_put_path(struct nbw_event_buf *b, int slot, struct dentry *dentry,
+					 struct vfsmount *mnt, __u32 *used)
+{
+	__u32 zero = 0;
+	struct nbw_path_buf *pb = bpf_map_lookup_elem(&path_buf, &zero);
+	__u32 r, pos;
+
+	if (!pb || !dentry || !mnt)
+		return;
+	r = nbw_walk_path(pb, dentry, mnt);
+	if (r & (1u << 31)) {
+		b->ev.hdr.flags |= NBW_F_TRUNCATED;
+		nbw_count(NBW_CNT_PATH_TRUNC);
+	}
+	pos = r & NBW_STR_MASK;
+	nbw_put_bytes(b, slot, &pb->d[pos], NBW_STR_MAX - pos, false, used);
+}
+
+static __always_inline void nbw_put_file_path(struct nbw_event_buf *b, int slot, struct file *f,
+					      __u32 *used)
+{
+	if (!f)
+		return;
+	nbw_put_path(b, slot, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), used);
+}
+
+/* The current task's open file at fd, or NULL. */
+static __always_inline struct file *nbw_fd_file(long fd)
+{
+	struct task_struct *task = nbw_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file *f = NULL;
+
+	if (fd < 0 || fd >= max || !fds)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline struct socket *nbw_file_socket(struct file *f)
+{
+	umode_t mode;
+
+	if (!f)
+		return NULL;
+	mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT_) != S_IFSOCK_)
+		return NULL;
+	return BPF_CORE_READ(f, private_data);
+}
+
+static __always_inline void nbw_put_cwd(struct nbw_event_buf *b, int slot, __u32 *used)
+{
+	struct task_struct *task = nbw_task();
+
+	nbw_put_path(b, slot, BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt),
+		     used);
+}
+
+#endif /* NBW_COMMON_BPF_H */

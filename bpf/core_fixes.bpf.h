@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * core_fixes.bpf.h: every place the sensor reads a kernel structure whose
+ * shape changed between kernel versions, with the change it covers.
+ */
+#ifndef NBW_CORE_FIXES_BPF_H
+#define NBW_CORE_FIXES_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+
+/* struct mount is private to fs/ but present in BTF. vfsmount is embedded in
+ * it; its offset moved across releases, so take it from BTF, not offsetof. */
+static __always_inline struct mount *nbw_real_mount(struct vfsmount *m)
+{
+	return (struct mount *)((void *)m - bpf_core_field_offset(struct mount, mnt));
+}
+
+static __always_inline struct vfsmount *nbw_vfsmount(struct mount *m)
+{
+	return (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt));
+}
+
+/* sched_process_exit gained a group_dead argument in v6.16; older kernels
+ * lack it. signal->live is decremented before the tracepoint in every
+ * version (kernel/exit.c: do_exit), so "live == 0" means last thread on all. */
+static __always_inline bool nbw_group_dead(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, signal, live.counter) == 0;
+}
+
+/* The pid namespace a task lives in (task_active_pid_ns()): the ns of the
+ * last upid of its struct pid. nsproxy->pid_ns_for_children differs after
+ * unshare(CLONE_NEWPID), so it is not used. */
+static __always_inline __u32 nbw_pid_ns(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+
+	bpf_core_read(&up, sizeof(up), &pid->numbers[level & 31]);
+	return BPF_CORE_READ(up.ns, ns.inum);
+}
+
+#endif /* NBW_CORE_FIXES_BPF_H */

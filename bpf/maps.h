@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * maps.h: every map of the sensor, in one place, each with why this type and
+ * this size. Userspace may resize the ring buffer and the tracked map between
+ * open() and load() (daemon/sensor/sensor.cc).
+ */
+#ifndef NBW_MAPS_H
+#define NBW_MAPS_H
+
+#include "events.h"
+
+/* Scratch room for strings after the fixed part of an event: three blobs of
+ * NBW_STR_MAX plus slack, so masked offsets stay inside the value. */
+#define NBW_STR_AREA (4 * NBW_STR_MAX)
+#define NBW_PATH_BUF (2 * NBW_STR_MAX)
+
+/* tgid -> NBW_TRACK_*. The one lookup every syscall of every process pays.
+ * Hash (not array): pids are sparse up to pid_max. 65536 processes under
+ * watch is far beyond a notebook host; a full map is counted (TRACKED_FULL). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} tracked SEC(".maps");
+
+/* Comm prefixes from the policy's selectors (e.g. "python"). Looked up only at
+ * exec of an untracked process: LPM trie gives prefix matching for free. */
+struct nbw_comm_key {
+	__u32 prefixlen; /* in bits */
+	char comm[NBW_COMM_LEN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* LPM tries require it */
+	__type(key, struct nbw_comm_key);
+	__type(value, __u32);
+} candidate_comms SEC(".maps");
+
+/* Syscall arguments kept from sys_enter to sys_exit, per thread. Hash keyed by
+ * pid_tgid; an entry lives for one syscall of a tracked thread. 16384 threads
+ * inside a watched syscall at once is ample; a full map is counted. */
+struct nbw_inflight {
+	__s64 nr;
+	__u64 args[6];
+	__u32 sa_len;                   /* bytes valid in sa */
+	__u32 pad;
+	__u8 sa[NBW_SOCKADDR_MAX];      /* connect/bind address, read at enter */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct nbw_inflight);
+} inflight SEC(".maps");
+
+/* The one ring buffer to userspace. Shared by all CPUs so events stay in
+ * order per CPU and userspace has one fd to poll. Size set at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+/* Per-CPU scratch: an event under construction. Too big for the 512-byte
+ * BPF stack; per-CPU so no locking, one element per CPU. */
+struct nbw_event_buf {
+	struct nbw_event ev;
+	char str[NBW_STR_AREA + 2 * NBW_STR_MAX]; /* slack: masked writes stay inside */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nbw_event_buf);
+} event_buf SEC(".maps");
+
+/* Per-CPU scratch for building a path backwards from a dentry. */
+struct nbw_path_buf {
+	char d[NBW_PATH_BUF];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);  /* two paths may be in flight in one event */
+	__type(key, __u32);
+	__type(value, struct nbw_path_buf);
+} path_buf SEC(".maps");
+
+/* Drop and activity counters (enum nbw_counter), per CPU so incrementing is
+ * a plain add; userspace sums the CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NBW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+#endif /* NBW_MAPS_H */

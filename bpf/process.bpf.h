@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * process.bpf.h: exec, fork and exit. These also maintain the tracked map:
+ * a child inherits its parent's state in sched_process_fork, before it runs
+ * a single instruction, so userspace never races a new child.
+ */
+#ifndef NBW_PROCESS_BPF_H
+#define NBW_PROCESS_BPF_H
+
+#include "common.bpf.h"
+
+#define AT_EMPTY_PATH_ 0x1000
+
+static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_binprm *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u32 *st = bpf_map_lookup_elem(&tracked, &tgid);
+	__u32 state;
+	struct nbw_event_buf *b;
+	struct nbw_inflight *in;
+	struct file *file;
+	struct mm_struct *mm;
+	unsigned long arg_start, arg_end;
+	__u32 used = 0;
+	__s32 nr = -1;
+
+	if (tgid == nbw_self_tgid)
+		return 0;
+	if (!st) {
+		struct nbw_comm_key k = { .prefixlen = NBW_COMM_LEN * 8 };
+
+		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		if (!bpf_map_lookup_elem(&candidate_comms, &k))
+			return 0;
+		state = NBW_TRACK_CANDIDATE;
+		if (bpf_map_update_elem(&tracked, &tgid, &state, BPF_NOEXIST)) {
+			nbw_count(NBW_CNT_TRACKED_FULL);
+			return 0;
+		}
+	} else {
+		state = *st;
+	}
+
+	in = bpf_map_lookup_elem(&inflight, &id);
+	if (in)
+		nr = in->nr;
+	b = nbw_begin(NBW_EV_EXEC, nr, 0);
+	if (!b)
+		return 0;
+	if (state == NBW_TRACK_CANDIDATE)
+		b->ev.hdr.flags |= NBW_F_CANDIDATE;
+	if (in && in->nr == __NR_execveat) {
+		b->ev.args[2] = in->args[4];
+		if (in->args[4] & AT_EMPTY_PATH_)
+			b->ev.hdr.flags |= NBW_F_FILELESS;
+	}
+	file = BPF_CORE_READ(bprm, file);
+	if (BPF_CORE_READ(file, f_inode, __i_nlink) == 0)
+		b->ev.hdr.flags |= NBW_F_FILELESS; /* memfd or deleted binary */
+	nbw_put_file_path(b, 0, file, &used);
+
+	mm = BPF_CORE_READ(task, mm);
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	b->ev.args[0] = BPF_CORE_READ(bprm, argc);
+	b->ev.args[1] = arg_end - arg_start;
+	if (arg_end > arg_start) {
+		__u32 len = arg_end - arg_start;
+
+		if (len > NBW_ARGV_MAX) {
+			len = NBW_ARGV_MAX;
+			b->ev.hdr.flags |= NBW_F_TRUNCATED;
+		}
+		nbw_put_bytes(b, 1, (void *)arg_start, len, true, &used);
+	}
+	nbw_put_cwd(b, 2, &used);
+	nbw_submit(b, used);
+	return 0;
+}
+
+static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_struct *child)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u32 *st = bpf_map_lookup_elem(&tracked, &tgid);
+	__u32 child_tgid, state;
+	struct nbw_inflight *in;
+	struct nbw_event_buf *b;
+	__s32 nr = -1;
+	__u64 flags = 0;
+
+	if (!st)
+		return 0;
+	child_tgid = BPF_CORE_READ(child, tgid);
+	if (child_tgid == tgid)
+		return 0; /* a new thread: tracked through its tgid already */
+	state = *st;
+	if (bpf_map_update_elem(&tracked, &child_tgid, &state, BPF_ANY))
+		nbw_count(NBW_CNT_TRACKED_FULL);
+
+	in = bpf_map_lookup_elem(&inflight, &id);
+	if (in) {
+		nr = in->nr;
+		if (nr == __NR_clone || nr == __NR_clone3)
+			flags = in->args[0];
+	}
+	b = nbw_begin(NBW_EV_FORK, nr, child_tgid);
+	if (!b)
+		return 0;
+	if (state == NBW_TRACK_CANDIDATE)
+		b->ev.hdr.flags |= NBW_F_CANDIDATE;
+	b->ev.args[0] = child_tgid;
+	b->ev.args[1] = flags;
+	nbw_submit(b, 0);
+	return 0;
+}
+
+static __always_inline int nbw_on_exit(struct task_struct *task)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u32 *st;
+	struct nbw_event_buf *b;
+
+	bpf_map_delete_elem(&inflight, &id);
+	st = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!st || !nbw_group_dead(task))
+		return 0;
+	b = nbw_begin(NBW_EV_EXIT, -1, 0);
+	if (b) {
+		if (*st == NBW_TRACK_CANDIDATE)
+			b->ev.hdr.flags |= NBW_F_CANDIDATE;
+		b->ev.args[0] = BPF_CORE_READ(task, exit_code);
+		nbw_submit(b, 0);
+	}
+	bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+#endif /* NBW_PROCESS_BPF_H */

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sensor.bpf.c: the nbwarden sensor. Two raw syscall tracepoints and three
+ * scheduler tracepoints. raw_tp is the cheapest hook measured on the target
+ * kernels and the one that loads everywhere (fentry/LSM are refused on some;
+ * docs/kernel.md).
+ *
+ * Every hook starts with one lookup in the tracked map; an untracked process
+ * stops there: no copy, no event. Per-syscall work happens only for targets.
+ */
+#include "vmlinux.h"
+#include <asm/unistd_64.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "events.h"
+#include "maps.h"
+#include "common.bpf.h"
+#include "process.bpf.h"
+#include "file.bpf.h"
+#include "net.bpf.h"
+#include "priv.bpf.h"
+
+#ifndef __TARGET_ARCH_x86
+#error "the sensor's syscall table is x86_64 only for now"
+#endif
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline bool nbw_tracked_now(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+}
+
+SEC("raw_tp/sys_enter")
+int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs;
+	struct nbw_inflight in;
+	__u64 a[6];
+	__u64 id;
+	long nr;
+	bool keep;
+
+	if (!nbw_tracked_now())
+		return 0;
+
+	nr = ctx->args[1];
+	regs = (struct pt_regs *)ctx->args[0];
+	a[0] = BPF_CORE_READ(regs, di);
+	a[1] = BPF_CORE_READ(regs, si);
+	a[2] = BPF_CORE_READ(regs, dx);
+	a[3] = BPF_CORE_READ(regs, r10);
+	a[4] = BPF_CORE_READ(regs, r8);
+	a[5] = BPF_CORE_READ(regs, r9);
+
+	__builtin_memset(&in, 0, sizeof(in));
+	in.nr = nr;
+	switch (nr) {
+	case __NR_open:
+	case __NR_openat:
+	case __NR_openat2:
+	case __NR_creat:
+		keep = nbw_enter_open(&in, a);
+		break;
+	case __NR_connect:
+	case __NR_bind:
+	case __NR_listen:
+	case __NR_accept:
+	case __NR_accept4:
+	case __NR_socket:
+	case __NR_dup2:
+	case __NR_dup3:
+		__builtin_memcpy(in.args, a, sizeof(a));
+		keep = nbw_enter_net(&in, a);
+		break;
+	case __NR_kill:
+	case __NR_tkill:
+	case __NR_tgkill:
+	case __NR_rt_sigqueueinfo:
+	case __NR_rt_tgsigqueueinfo:
+	case __NR_pidfd_send_signal:
+		keep = nbw_enter_signal(&in, a);
+		break;
+	case __NR_clone3: {
+		__u64 flags = 0; /* struct clone_args starts with flags */
+
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)a[0]);
+		in.args[0] = flags;
+		keep = true;
+		break;
+	}
+	case __NR_clone:
+	case __NR_fork:
+	case __NR_vfork:
+	case __NR_execve:
+	case __NR_execveat:
+		__builtin_memcpy(in.args, a, sizeof(a));
+		keep = true;
+		break;
+	default:
+		__builtin_memcpy(in.args, a, sizeof(a));
+		keep = nbw_priv_blobs(nr) >= 0;
+		break;
+	}
+	if (!keep)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		nbw_count(NBW_CNT_INFLIGHT_FULL);
+	return 0;
+}
+
+__noinline int nbw_exit_exec_failed(struct nbw_inflight *in, long ret)
+{
+	struct nbw_event_buf *b;
+	__u32 used = 0;
+	bool at;
+
+	if (!in)
+		return 0;
+	at = in->nr == __NR_execveat;
+	b = nbw_begin(NBW_EV_EXEC, in->nr, ret);
+	if (!b)
+		return 0;
+	if (at)
+		b->ev.args[2] = in->args[4];
+	/* str 0: the path as given, str 1: its base dir; no argv, no cwd. */
+	nbw_put_raw_path(b, 0, 1, (const char *)in->args[at ? 1 : 0], at ? in->args[0] : AT_FDCWD_,
+			 &used);
+	nbw_submit(b, used);
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct nbw_inflight *in;
+	__u64 id;
+	long ret;
+	int blobs;
+
+	if (!nbw_tracked_now())
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	in = bpf_map_lookup_elem(&inflight, &id);
+	if (!in)
+		return 0;
+	ret = ctx->args[1];
+
+	switch (in->nr) {
+	case __NR_open:
+	case __NR_openat:
+	case __NR_openat2:
+	case __NR_creat:
+		nbw_exit_open(in, ret);
+		break;
+	case __NR_connect:
+	case __NR_bind:
+	case __NR_listen:
+	case __NR_accept:
+	case __NR_accept4:
+	case __NR_socket:
+	case __NR_dup2:
+	case __NR_dup3:
+		nbw_exit_net(in, ret);
+		break;
+	case __NR_kill:
+	case __NR_tkill:
+	case __NR_tgkill:
+	case __NR_rt_sigqueueinfo:
+	case __NR_rt_tgsigqueueinfo:
+	case __NR_pidfd_send_signal:
+		nbw_exit_signal(in, ret);
+		break;
+	case __NR_execve:
+	case __NR_execveat:
+		if (ret < 0)
+			nbw_exit_exec_failed(in, ret);
+		break;
+	case __NR_clone:
+	case __NR_clone3:
+	case __NR_fork:
+	case __NR_vfork:
+		break; /* reported by sched_process_fork */
+	default:
+		blobs = nbw_priv_blobs(in->nr);
+		if (blobs >= 0)
+			nbw_exit_priv(in, ret, blobs);
+		break;
+	}
+	bpf_map_delete_elem(&inflight, &id);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int nbw_sched_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	return nbw_on_exec((struct task_struct *)ctx->args[0], (struct linux_binprm *)ctx->args[2]);
+}
+
+SEC("raw_tp/sched_process_fork")
+int nbw_sched_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	return nbw_on_fork((struct task_struct *)ctx->args[0], (struct task_struct *)ctx->args[1]);
+}
+
+SEC("raw_tp/sched_process_exit")
+int nbw_sched_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return nbw_on_exit((struct task_struct *)ctx->args[0]);
+}

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "agent/agent.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <map>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "sensor/render.h"
+
+namespace nbw {
+namespace {
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+}  // namespace
+
+Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets)
+    : io_(io),
+      opts_(std::move(opts)),
+      host_(HostName()),
+      targets_(std::move(targets)),
+      table_(procfs_),
+      signals_(io),
+      stats_timer_(io) {}
+
+Agent::~Agent() = default;
+
+Status Agent::Start() {
+  started_ = std::chrono::steady_clock::now();
+  auto sensor = Sensor::Start(opts_.sensor, [this](Event&& ev) { HandleEvent(std::move(ev)); });
+  if (!sensor.ok()) return sensor.status();
+  sensor_ = std::move(sensor).value();
+
+  for (const auto& prefix : targets_.CommPrefixes()) {
+    if (Status s = sensor_->AddCandidateComm(prefix); !s.ok()) return s;
+  }
+  ScanRunningProcesses();
+  for (uint32_t pid : opts_.track_pids) {
+    if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
+      return s.Wrap(fmt::format("--track-pid {}", pid));
+    }
+  }
+
+  // The ring's epoll fd, watched by asio; libbpf still owns it.
+  ring_fd_.emplace(io_, ::dup(sensor_->poll_fd()));
+  ArmPoll();
+  ArmSignals();
+  ArmStatsTimer();
+  spdlog::info("agent: watching; selectors={} comm_prefixes={} targets={}",
+               targets_.selectors().size(), targets_.CommPrefixes().size(), table_.TargetCount());
+  return Status::Ok();
+}
+
+void Agent::Stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (sensor_) sensor_->Poll();  // what is already in the ring is still reported
+  ReportStats(true);
+  boost::system::error_code ec;
+  signals_.cancel(ec);
+  stats_timer_.cancel();
+  if (ring_fd_) ring_fd_->close(ec);
+  sensor_.reset();  // detaches every program
+  spdlog::info("agent: detached");
+}
+
+SensorCounters Agent::sensor_counters() const {
+  return sensor_ ? sensor_->Counters() : SensorCounters{};
+}
+
+void Agent::ArmPoll() {
+  ring_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         if (ec || stopping_) return;
+                         int n = sensor_->Poll();
+                         if (n < 0 && n != -EINTR) {
+                           spdlog::error("sensor: ring buffer poll failed: {}", strerror(-n));
+                         }
+                         std::fflush(opts_.out);
+                         ArmPoll();
+                       });
+}
+
+void Agent::ArmSignals() {
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_.add(SIGHUP);
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      Reload();
+      ArmSignals();
+      return;
+    }
+    spdlog::info("agent: signal {}, stopping", sig);
+    Stop();
+  });
+}
+
+void Agent::ArmStatsTimer() {
+  stats_timer_.expires_after(opts_.stats_interval);
+  stats_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    sensor_->RefreshClock();  // follow wall-clock steps (NTP, manual)
+    ReportStats(false);
+    ArmStatsTimer();
+  });
+}
+
+void Agent::Reload() {
+  auto fresh = TargetSet::LoadPath(opts_.policy_path);
+  if (!fresh.ok()) {
+    spdlog::error("agent: reload rejected, keeping the running policy: {}",
+                  fresh.status().message());
+    return;
+  }
+  targets_ = std::move(fresh).value();
+  for (const auto& prefix : targets_.CommPrefixes()) {
+    if (Status s = sensor_->AddCandidateComm(prefix); !s.ok()) {
+      spdlog::error("agent: reload: {}", s.message());
+    }
+  }
+  // Note: prefixes of removed selectors stay in the kernel prefilter; the
+  // userspace decision (Match) is what counts, they only cost a decision.
+  spdlog::info("agent: reloaded policy from {}: {} selectors", opts_.policy_path,
+               targets_.selectors().size());
+}
+
+void Agent::ReportStats(bool final) {
+  if (!sensor_) return;
+  SensorCounters c = sensor_->Counters();
+  const uint64_t drops = c.Dropped();
+  if (drops != last_reported_drops_) {
+    spdlog::warn("sensor: DROPPED events: ringbuf_full={} inflight_full={} tracked_full={} "
+                 "decode_errors={} (new since last report: {})",
+                 c.ringbuf_full, c.inflight_full, c.tracked_full, c.decode_errors,
+                 drops - last_reported_drops_);
+    last_reported_drops_ = drops;
+  }
+  if (final) {
+    spdlog::info("sensor: stats events={} emitted={} drops={} path_truncated={} targets={} "
+                 "candidates={} rejected={}",
+                 c.events, counters_.events_emitted, drops, c.path_truncated,
+                 counters_.targets_found, counters_.candidates, counters_.candidates_rejected);
+  }
+  if (opts_.status_path.empty()) return;
+  nlohmann::json st;
+  st["schema"] = "nbwarden.status/v1";
+  st["pid"] = getpid();
+  st["host"] = host_;
+  st["policy"] = opts_.policy_path;
+  st["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::steady_clock::now() - started_)
+                       .count();
+  st["running"] = !final;
+  st["sensor"] = {{"events", c.events},
+                  {"dropped", drops},
+                  {"ringbuf_full", c.ringbuf_full},
+                  {"inflight_full", c.inflight_full},
+                  {"tracked_full", c.tracked_full},
+                  {"decode_errors", c.decode_errors},
+                  {"path_truncated", c.path_truncated}};
+  st["agent"] = {{"events_emitted", counters_.events_emitted},
+                 {"candidates", counters_.candidates},
+                 {"candidates_rejected", counters_.candidates_rejected},
+                 {"targets_found", counters_.targets_found},
+                 {"processes", table_.size()},
+                 {"targets_live", table_.TargetCount()}};
+  // Atomic replace: readers never see half a file.
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);
+  const std::string tmp = opts_.status_path + ".tmp";
+  if (std::FILE* f = std::fopen(tmp.c_str(), "we")) {
+    const std::string text = st.dump(2) + "\n";
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+    ::chmod(tmp.c_str(), 0644);
+    std::filesystem::rename(tmp, opts_.status_path, ec);
+  }
+}
+
+void Agent::WriteLine(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), opts_.out);
+  std::fputc('\n', opts_.out);
+}
+
+void Agent::Emit(const Event& ev, const ProcessInfo* p) {
+  if (!opts_.print_events) return;
+  WriteLine(DumpLine(EventToJson(ev, p, host_)));
+  counters_.events_emitted++;
+}
+
+void Agent::EmitTarget(const ProcessInfo& p, std::string_view how) {
+  spdlog::info("agent: target pid={} role={} selector={} kernel_id={} user={} exe={}", p.tgid,
+               p.role, p.selector, p.jupyter.kernel_id, p.jupyter.user, p.exe);
+  nlohmann::json j;
+  j["kind"] = "target";
+  j["schema"] = "nbwarden.target/v1";
+  j["time"] = FormatTime(p.start_ns);
+  j["host"] = host_;
+  j["how"] = how;  // "exec", "running" (found at start-up), "track-pid"
+  j["proc"] = {{"pid", p.tgid}, {"ppid", p.ppid}, {"uid", p.uid}, {"comm", p.comm},
+               {"exe", p.exe}, {"argv", p.argv}, {"cwd", p.cwd}};
+  nlohmann::json anc = nlohmann::json::array();
+  for (const auto& a : table_.Ancestry(p.tgid)) anc.push_back({{"pid", a.pid}, {"exe", a.exe}});
+  j["proc"]["ancestry"] = std::move(anc);
+  j["target"] = TargetJson(p);
+  WriteLine(DumpLine(j));
+  std::fflush(opts_.out);
+}
+
+void Agent::MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce) {
+  p.state = TrackState::kTarget;
+  p.role = sel.role;
+  p.selector = sel.name;
+  p.target_root = p.tgid;
+  table_.RefreshIdentity(p);
+  counters_.targets_found++;
+  if (announce) EmitTarget(p, "exec");
+}
+
+void Agent::HandleCandidateExec(const Event& ev) {
+  counters_.candidates++;
+  ProcessInfo& p = table_.Apply(ev);
+  auto m = targets_.Match(ev.comm, p.exe, p.argv);
+  if (m) {
+    // BPF_EXIST: if it already exited, do not resurrect its pid.
+    if (Status s = sensor_->Track(ev.tgid, KernelTrack::kTarget, true); !s.ok()) {
+      spdlog::debug("agent: {}", s.message());
+    }
+    MakeTarget(p, *m->selector, true);
+    Emit(ev, &p);
+    return;
+  }
+  counters_.candidates_rejected++;
+  p.state = TrackState::kRejected;
+  (void)sensor_->Untrack(ev.tgid);
+}
+
+void Agent::HandleEvent(Event&& ev) {
+  counters_.events_seen++;
+  ProcessInfo* known = table_.Find(ev.tgid);
+
+  if (ev.kind == EventKind::kExec && ev.ret == 0 && ev.candidate() &&
+      !(known && known->state == TrackState::kTarget)) {
+    HandleCandidateExec(ev);
+    return;
+  }
+  if (ev.candidate() && (!known || known->state != TrackState::kTarget)) {
+    // A rejected candidate (or its child) whose kernel state lags the decision.
+    counters_.candidate_events_discarded++;
+    if (ev.kind == EventKind::kFork) (void)sensor_->Untrack(static_cast<uint32_t>(ev.args[0]));
+    if (ev.kind == EventKind::kExit || (known && known->state == TrackState::kRejected &&
+                                        ev.kind == EventKind::kExit)) {
+      table_.Remove(ev.tgid);
+    } else if (!known) {
+      (void)sensor_->Untrack(ev.tgid);
+    }
+    return;
+  }
+
+  ProcessInfo& p = table_.Apply(ev);
+  if (p.state != TrackState::kTarget) {
+    // Tracked by the kernel but new to the table (raced start-up): adopt it.
+    p.state = TrackState::kTarget;
+    if (p.role.empty()) p.role = "unknown", p.selector = "inherited";
+  }
+  if (ev.kind == EventKind::kFork && ev.candidate()) {
+    // Parent was promoted after this child inherited "candidate".
+    (void)sensor_->Track(static_cast<uint32_t>(ev.args[0]), KernelTrack::kTarget, true);
+  }
+  if (ev.kind == EventKind::kExec && ev.ret == 0) {
+    // A watched process exec'd something a selector names (a launcher that
+    // execs the kernel): it takes that selector's role and identity.
+    if (auto m = targets_.Match(ev.comm, p.exe, p.argv); m && m->selector->name != p.selector) {
+      MakeTarget(p, *m->selector, true);
+    }
+  }
+  Emit(ev, &p);
+  if (ev.kind == EventKind::kExit) table_.Remove(ev.tgid);
+}
+
+Status Agent::TrackTree(uint32_t root, const std::string& role, const std::string& selector) {
+  if (root == static_cast<uint32_t>(getpid())) {
+    return Status::Error("tracking", "refusing to track the daemon itself");
+  }
+  if (Status s = sensor_->Track(root, KernelTrack::kTarget); !s.ok()) return s;
+  auto p = table_.LoadFromProc(root);
+  if (!p.ok()) {
+    (void)sensor_->Untrack(root);
+    return p.status();
+  }
+  (*p)->state = TrackState::kTarget;
+  (*p)->role = role;
+  (*p)->selector = selector;
+  (*p)->target_root = root;
+  counters_.targets_found++;
+  EmitTarget(**p, selector == "track-pid" ? "track-pid" : "running");
+
+  // Descendants that existed before the root was tracked; later ones
+  // inherit in the kernel. One /proc snapshot after tracking the root.
+  std::multimap<uint32_t, uint32_t> children;
+  for (uint32_t pid : procfs_.Pids()) {
+    if (auto st = procfs_.Stat(pid); st.ok()) children.emplace(st->ppid, pid);
+  }
+  std::vector<uint32_t> todo{root};
+  while (!todo.empty()) {
+    uint32_t cur = todo.back();
+    todo.pop_back();
+    auto [b, e] = children.equal_range(cur);
+    for (auto it = b; it != e; ++it) {
+      uint32_t child = it->second;
+      if (child == static_cast<uint32_t>(getpid())) continue;
+      if (!sensor_->Track(child, KernelTrack::kTarget).ok()) continue;
+      if (auto c = table_.LoadFromProc(child); c.ok()) {
+        (*c)->state = TrackState::kTarget;
+        (*c)->role = role;
+        (*c)->selector = selector;
+        (*c)->target_root = root;
+        if ((*c)->jupyter.kernel_id.empty()) (*c)->jupyter = (*p)->jupyter;
+      }
+      todo.push_back(child);
+    }
+  }
+  return Status::Ok();
+}
+
+void Agent::ScanRunningProcesses() {
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  size_t found = 0;
+  for (uint32_t pid : procfs_.Pids()) {
+    if (pid == self) continue;
+    auto st = procfs_.Stat(pid);
+    if (!st.ok()) continue;  // exited meanwhile
+    auto argv = procfs_.Cmdline(pid);
+    if (!argv.ok() || argv->empty()) continue;  // kernel threads have no cmdline
+    auto exe = procfs_.Exe(pid);
+    auto m = targets_.Match(st->comm, exe.ok() ? *exe : "", *argv);
+    if (!m) continue;
+    // Skip children of processes already made targets in this scan.
+    if (ProcessInfo* known = table_.Find(pid); known && known->state == TrackState::kTarget) {
+      continue;
+    }
+    if (Status s = TrackTree(pid, m->selector->role, m->selector->name); !s.ok()) {
+      spdlog::warn("agent: running process {} matched '{}' but could not be tracked: {}", pid,
+                   m->selector->name, s.message());
+      continue;
+    }
+    found++;
+  }
+  spdlog::info("agent: start-up scan found {} running target(s)", found);
+}
+
+}  // namespace nbw

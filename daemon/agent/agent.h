@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+// Agent: the daemon's core. Owns the sensor, the process table and the
+// target selectors, and runs on one boost::asio::io_context thread: ring
+// buffer readiness, signals and timers are all handlers on that loop, so
+// nothing here takes a lock.
+//
+// Flow: kernel event -> Sensor::Poll -> HandleEvent -> candidate decision /
+// process table -> JSON line on the output stream (with --events).
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "policy/targets.h"
+#include "process/process_table.h"
+#include "sensor/sensor.h"
+
+namespace nbw {
+
+struct AgentOptions {
+  std::string policy_path;
+  bool print_events = false;
+  std::vector<uint32_t> track_pids;
+  std::string status_path = "/run/nbwarden/status.json";  // empty: none
+  std::chrono::milliseconds stats_interval{5000};
+  SensorOptions sensor;
+  std::FILE* out = stdout;  // JSON lines: targets, events (and alerts later)
+};
+
+struct AgentCounters {
+  uint64_t events_seen = 0;       // decoded from the kernel
+  uint64_t events_emitted = 0;    // written to the output
+  uint64_t candidates = 0;        // execs the kernel prefilter sent for a decision
+  uint64_t candidates_rejected = 0;
+  uint64_t candidate_events_discarded = 0;  // events of rejected candidates (not drops)
+  uint64_t targets_found = 0;
+};
+
+class Agent {
+ public:
+  Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Loads the sensor and starts watching. On error nothing is left attached.
+  Status Start();
+  // Detaches and stops the loop's work; io.run() then returns.
+  void Stop();
+
+  const AgentCounters& counters() const { return counters_; }
+  SensorCounters sensor_counters() const;
+  const ProcessTable& table() const { return table_; }
+
+ private:
+  void ArmPoll();
+  void ArmSignals();
+  void ArmStatsTimer();
+  void HandleEvent(Event&& ev);
+  void HandleCandidateExec(const Event& ev);
+  void MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce);
+  Status TrackTree(uint32_t root, const std::string& role, const std::string& selector);
+  void ScanRunningProcesses();
+  void Emit(const Event& ev, const ProcessInfo* p);
+  void EmitTarget(const ProcessInfo& p, std::string_view how);
+  void WriteLine(const std::string& line);
+  void ReportStats(bool final);
+  void Reload();
+
+  boost::asio::io_context& io_;
+  const AgentOptions opts_;
+  const ProcFs procfs_;
+  const std::string host_;
+  TargetSet targets_;
+  ProcessTable table_;
+  std::unique_ptr<Sensor> sensor_;
+  std::optional<boost::asio::posix::stream_descriptor> ring_fd_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer stats_timer_;
+  AgentCounters counters_;
+  uint64_t last_reported_drops_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  bool stopping_ = false;
+};
+
+}  // namespace nbw

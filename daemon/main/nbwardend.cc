@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+// nbwardend: the nbwarden daemon. Loads the policy's target selectors,
+// attaches the eBPF sensor and writes JSON lines (targets, events) to stdout
+// or a file; logs go to stderr.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.h"
+#include "probe/probe.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"nbwardend: runtime security agent for notebook kernels and model servers"};
+  std::string policies = "/etc/nbwarden/policies";
+  std::string output = "-";
+  std::string log_level = "info";
+  std::string status_file = "/run/nbwarden/status.json";
+  bool events = false;
+  std::vector<uint32_t> track_pids;
+  size_t ringbuf_mb = 16;
+  app.add_option("-p,--policies", policies, "policy directory or file")->capture_default_str();
+  app.add_flag("--events", events, "print every event of every target as a JSON line");
+  app.add_option("--track-pid", track_pids, "also watch this process tree (repeatable)");
+  app.add_option("-o,--output", output, "JSON lines destination ('-' = stdout)")
+      ->capture_default_str();
+  app.add_option("--status-file", status_file, "status JSON, rewritten every few seconds ('' = none)")
+      ->capture_default_str();
+  app.add_option("--ringbuf-mb", ringbuf_mb, "ring buffer size in MiB (power of two)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("nbwardend");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  if ((ringbuf_mb & (ringbuf_mb - 1)) != 0) {
+    std::fprintf(stderr, "nbwardend: --ringbuf-mb %zu: must be a power of two\n", ringbuf_mb);
+    return 2;
+  }
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "nbwardend: must run as root (loads eBPF programs)\n");
+    return 1;
+  }
+
+  auto targets = nbw::TargetSet::LoadPath(policies);
+  if (!targets.ok()) {
+    std::fprintf(stderr, "nbwardend: policy error: %s\n", targets.status().message().c_str());
+    return 1;
+  }
+
+  // Say once what the kernel offers and what is used instead.
+  for (const auto& f : nbw::ProbeKernel()) {
+    if (!f.available) {
+      spdlog::log(f.required ? spdlog::level::err : spdlog::level::info,
+                  "probe: {} unavailable: {}", f.name, f.detail);
+    }
+  }
+
+  std::FILE* out = stdout;
+  if (output != "-") {
+    out = std::fopen(output.c_str(), "ae");
+    if (!out) {
+      std::fprintf(stderr, "nbwardend: %s: %s\n", output.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
+  static char outbuf[1 << 16];
+  std::setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
+
+  boost::asio::io_context io;
+  nbw::AgentOptions opts;
+  opts.policy_path = policies;
+  opts.print_events = events;
+  opts.track_pids = track_pids;
+  opts.status_path = status_file;
+  opts.sensor.ringbuf_bytes = ringbuf_mb << 20;
+  opts.out = out;
+  nbw::Agent agent(io, opts, std::move(targets).value());
+  if (nbw::Status s = agent.Start(); !s.ok()) {
+    std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());
+    return 1;
+  }
+  io.run();
+  std::fflush(out);
+  return 0;
+}

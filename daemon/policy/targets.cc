@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/targets.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "process/proc_fs.h"
+
+namespace nbw {
+namespace {
+
+constexpr size_t kMaxPolicyBytes = 4 * 1024 * 1024;
+
+std::string Where(const std::string& origin, const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  if (m.line < 0) return origin;
+  return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
+}
+
+Result<std::vector<std::string>> StringList(const std::string& origin, const YAML::Node& n,
+                                            const char* field) {
+  std::vector<std::string> out;
+  if (n.IsScalar()) {
+    out.push_back(n.as<std::string>());
+    return out;
+  }
+  if (!n.IsSequence()) {
+    return Status::Error(Where(origin, n), fmt::format("'{}' must be a string or a list", field));
+  }
+  for (const auto& e : n) {
+    if (!e.IsScalar()) {
+      return Status::Error(Where(origin, e), fmt::format("'{}' entries must be strings", field));
+    }
+    out.push_back(e.as<std::string>());
+  }
+  return out;
+}
+
+Result<std::regex> CompileRegex(const std::string& origin, const YAML::Node& n, const char* field) {
+  if (!n.IsScalar()) {
+    return Status::Error(Where(origin, n), fmt::format("'{}' must be a string", field));
+  }
+  try {
+    return std::regex(n.as<std::string>(), std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error& e) {
+    return Status::Error(Where(origin, n), fmt::format("'{}' is not a valid regex: {}", field,
+                                                       e.what()));
+  }
+}
+
+}  // namespace
+
+Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Status::Error(fmt::format("{}:{}:{}", origin, e.mark.line + 1, e.mark.column + 1),
+                         e.msg);
+  }
+  if (!root || root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return Status::Error(Where(origin, root), "top level must be a mapping");
+  const YAML::Node targets = root["targets"];
+  if (!targets) return Status::Ok();  // other sections belong to other modules
+  if (!targets.IsSequence()) {
+    return Status::Error(Where(origin, targets), "'targets' must be a list");
+  }
+  for (const auto& t : targets) {
+    if (!t.IsMap()) return Status::Error(Where(origin, t), "a target must be a mapping");
+    TargetSelector sel;
+    sel.source = Where(origin, t);
+    for (const auto& kv : t) {
+      const std::string key = kv.first.as<std::string>();
+      if (key != "name" && key != "role" && key != "match") {
+        return Status::Error(Where(origin, kv.first), fmt::format("unknown target field '{}'", key));
+      }
+    }
+    if (!t["name"] || !t["name"].IsScalar()) {
+      return Status::Error(sel.source, "target needs a 'name'");
+    }
+    sel.name = t["name"].as<std::string>();
+    if (!t["role"] || !t["role"].IsScalar()) {
+      return Status::Error(sel.source, fmt::format("target '{}' needs a 'role'", sel.name));
+    }
+    sel.role = t["role"].as<std::string>();
+    const YAML::Node m = t["match"];
+    if (!m || !m.IsMap()) {
+      return Status::Error(sel.source, fmt::format("target '{}' needs a 'match' mapping", sel.name));
+    }
+    for (const auto& kv : m) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "comm") {
+        auto l = StringList(origin, kv.second, "comm");
+        if (!l.ok()) return l.status();
+        for (auto& c : *l) {
+          std::string bare = c.ends_with('$') ? c.substr(0, c.size() - 1) : c;
+          if (bare.empty() || bare.size() > 15) {
+            return Status::Error(Where(origin, kv.second),
+                                 fmt::format("comm prefix '{}' must be 1-15 bytes", c));
+          }
+        }
+        sel.comm_prefixes = std::move(*l);
+      } else if (key == "exe") {
+        auto r = CompileRegex(origin, kv.second, "exe");
+        if (!r.ok()) return r.status();
+        sel.exe_regex = std::move(*r);
+      } else if (key == "argv") {
+        auto r = CompileRegex(origin, kv.second, "argv");
+        if (!r.ok()) return r.status();
+        sel.argv_regex = std::move(*r);
+      } else {
+        return Status::Error(Where(origin, kv.first), fmt::format("unknown match field '{}'", key));
+      }
+    }
+    if (sel.comm_prefixes.empty()) {
+      return Status::Error(Where(origin, m),
+                           fmt::format("target '{}' needs 'match.comm': the kernel filters "
+                                       "execs on it before anything else is looked at",
+                                       sel.name));
+    }
+    selectors_.push_back(std::move(sel));
+  }
+  return Status::Ok();
+}
+
+Result<TargetSet> TargetSet::LoadString(const std::string& yaml, const std::string& origin) {
+  TargetSet set;
+  Status s = set.Add(yaml, origin);
+  if (!s.ok()) return s;
+  return set;
+}
+
+Result<TargetSet> TargetSet::LoadPath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    for (const auto& e : fs::directory_iterator(path, ec)) {
+      const auto ext = e.path().extension();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
+    }
+    if (ec) return Status::Error(path, ec.message());
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  TargetSet set;
+  for (const auto& f : files) {
+    auto text = ReadFileBounded(f, kMaxPolicyBytes + 1);
+    if (!text.ok()) return text.status();
+    if (text->size() > kMaxPolicyBytes) {
+      return Status::Error(f, fmt::format("larger than {} bytes", kMaxPolicyBytes));
+    }
+    Status s = set.Add(*text, f);
+    if (!s.ok()) return s;
+  }
+  if (set.selectors_.empty()) {
+    return Status::Error(path, "no targets defined: nothing would be watched");
+  }
+  return set;
+}
+
+static bool CommMatches(std::string_view comm, const std::string& prefix) {
+  if (prefix.ends_with('$')) return comm == std::string_view(prefix).substr(0, prefix.size() - 1);
+  return comm.starts_with(prefix);
+}
+
+std::optional<TargetMatch> TargetSet::Match(std::string_view comm, std::string_view exe,
+                                            const std::vector<std::string>& argv) const {
+  std::string joined;
+  for (const auto& a : argv) {
+    if (!joined.empty()) joined += ' ';
+    joined += a;
+  }
+  for (const auto& s : selectors_) {
+    if (std::none_of(s.comm_prefixes.begin(), s.comm_prefixes.end(),
+                     [&](const std::string& p) { return CommMatches(comm, p); })) {
+      continue;
+    }
+    if (s.exe_regex && !std::regex_search(exe.begin(), exe.end(), *s.exe_regex)) continue;
+    if (s.argv_regex && !std::regex_search(joined, *s.argv_regex)) continue;
+    return TargetMatch{&s};
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> TargetSet::CommPrefixes() const {
+  std::set<std::string> all;
+  for (const auto& s : selectors_) all.insert(s.comm_prefixes.begin(), s.comm_prefixes.end());
+  return {all.begin(), all.end()};
+}
+
+std::string KernelIdFromArgv(const std::vector<std::string>& argv) {
+  static const std::regex kConn("kernel-([A-Za-z0-9_.-]{1,128})\\.json$");
+  for (const auto& a : argv) {
+    std::smatch m;
+    if (std::regex_search(a, m, kConn)) return m[1].str();
+  }
+  return {};
+}
+
+}  // namespace nbw

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "process/proc_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "common/unique_fd.h"
+
+namespace nbw {
+
+Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+  if (!fd.valid()) return Status::FromErrno(path, errno);
+  std::string out;
+  char buf[4096];
+  while (out.size() < max_bytes) {
+    ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, max_bytes - out.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(path, errno);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::vector<std::string> SplitNul(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\0', start);
+    if (end == std::string_view::npos) end = s.size();
+    out.emplace_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Result<ProcStat> ParseStat(std::string_view text) {
+  size_t open = text.find('(');
+  size_t close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return Status::Error("stat", "no (comm)");
+  }
+  ProcStat st;
+  st.comm = std::string(text.substr(open + 1, close - open - 1));
+  // Fields after comm start at field 3 (state).
+  std::string_view rest = text.substr(close + 1);
+  std::vector<std::string_view> f;
+  size_t i = 0;
+  while (i < rest.size() && f.size() < 25) {
+    while (i < rest.size() && rest[i] == ' ') i++;
+    size_t j = i;
+    while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') j++;
+    if (j > i) f.push_back(rest.substr(i, j - i));
+    i = j + 1;
+  }
+  if (f.size() < 20) return Status::Error("stat", "too few fields");
+  auto num = [](std::string_view v, uint64_t& out) {
+    auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+    return r.ec == std::errc() && r.ptr == v.data() + v.size();
+  };
+  uint64_t ppid = 0;
+  if (!num(f[1], ppid) || ppid > UINT32_MAX) return Status::Error("stat", "bad ppid");
+  if (!num(f[19], st.start_ticks)) return Status::Error("stat", "bad starttime");
+  st.ppid = static_cast<uint32_t>(ppid);
+  return st;
+}
+
+std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
+  // Runtimes' naming: docker-<id>.scope, /docker/<id>, cri-containerd-<id>,
+  // crio-<id>, libpod-<id>, /kubepods/.../<id>.
+  static const std::regex kId("(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/kubepods[^\\n]*/)"
+                              "([0-9a-f]{64})");
+  std::match_results<std::string_view::const_iterator> m;
+  if (std::regex_search(text.begin(), text.end(), m, kId)) return m[1].str();
+  if (!own_mount_ns) return {};
+  // A bare runc container: v1 controllers named after the container
+  // ("4:pids:/my-ctr"); take the pids (or memory) controller's path.
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    size_t c1 = line.find(':');
+    size_t c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) continue;
+    std::string_view ctrl = line.substr(c1 + 1, c2 - c1 - 1);
+    std::string_view path = line.substr(c2 + 1);
+    if ((ctrl == "pids" || ctrl == "memory") && path.size() > 1 && path != "/" &&
+        path.find(".slice") == std::string_view::npos &&
+        path.find(".scope") == std::string_view::npos &&
+        path.find("/user") != 0 && path.find("/system") != 0) {
+      size_t slash = path.rfind('/');
+      return std::string(path.substr(slash + 1));
+    }
+  }
+  return {};
+}
+
+Result<ProcStat> ProcFs::Stat(uint32_t pid) const {
+  auto text = ReadFileBounded(fmt::format("{}/{}/stat", root_, pid), 4096);
+  if (!text.ok()) return text.status();
+  return ParseStat(*text);
+}
+
+Result<std::vector<std::string>> ProcFs::Cmdline(uint32_t pid) const {
+  auto text = ReadFileBounded(fmt::format("{}/{}/cmdline", root_, pid), 64 * 1024);
+  if (!text.ok()) return text.status();
+  return SplitNul(*text);
+}
+
+static Result<std::string> ReadLink(const std::string& path) {
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  if (n < 0) return Status::FromErrno(path, errno);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Result<std::string> ProcFs::Exe(uint32_t pid) const {
+  return ReadLink(fmt::format("{}/{}/exe", root_, pid));
+}
+
+Result<std::string> ProcFs::Cwd(uint32_t pid) const {
+  return ReadLink(fmt::format("{}/{}/cwd", root_, pid));
+}
+
+Result<std::map<std::string, std::string>> ProcFs::Environ(
+    uint32_t pid, const std::vector<std::string>& keys) const {
+  auto text = ReadFileBounded(fmt::format("{}/{}/environ", root_, pid), 256 * 1024);
+  if (!text.ok()) return text.status();
+  std::map<std::string, std::string> out;
+  for (const auto& kv : SplitNul(*text)) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = kv.substr(0, eq);
+    for (const auto& want : keys) {
+      if (k == want) out[k] = kv.substr(eq + 1, 4096);
+    }
+  }
+  return out;
+}
+
+Result<std::string> ProcFs::Cgroup(uint32_t pid) const {
+  return ReadFileBounded(fmt::format("{}/{}/cgroup", root_, pid), 16 * 1024);
+}
+
+Result<uint64_t> ProcFs::NamespaceInode(uint32_t pid, const char* ns) const {
+  struct stat st;
+  std::string p = fmt::format("{}/{}/ns/{}", root_, pid, ns);
+  if (::stat(p.c_str(), &st) != 0) return Status::FromErrno(p, errno);
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+std::vector<uint32_t> ProcFs::Pids() const {
+  std::vector<uint32_t> out;
+  DIR* d = ::opendir(root_.c_str());
+  if (!d) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    uint32_t pid = 0;
+    std::string_view name(e->d_name);
+    auto r = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (r.ec == std::errc() && r.ptr == name.data() + name.size() && pid > 0) out.push_back(pid);
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace nbw

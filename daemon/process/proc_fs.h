@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reading what /proc says about a process, defensively: every read is
+// bounded, every parse checked, and a process that vanished mid-read is an
+// error value, not an exception. Any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nbw {
+
+struct ProcStat {
+  uint32_t ppid = 0;
+  std::string comm;
+  uint64_t start_ticks = 0;  // field 22: clock ticks after boot
+};
+
+class ProcFs {
+ public:
+  explicit ProcFs(std::string root = "/proc") : root_(std::move(root)) {}
+
+  Result<ProcStat> Stat(uint32_t pid) const;
+  Result<std::vector<std::string>> Cmdline(uint32_t pid) const;
+  Result<std::string> Exe(uint32_t pid) const;
+  Result<std::string> Cwd(uint32_t pid) const;
+  // Only the requested variables; values capped at 4 KiB each.
+  Result<std::map<std::string, std::string>> Environ(uint32_t pid,
+                                                     const std::vector<std::string>& keys) const;
+  Result<std::string> Cgroup(uint32_t pid) const;
+  Result<uint64_t> NamespaceInode(uint32_t pid, const char* ns) const;
+  std::vector<uint32_t> Pids() const;
+
+ private:
+  const std::string root_;
+};
+
+// Bounded whole-file read. Exposed for tests.
+Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
+// Splits NUL-separated strings (cmdline, argv blobs); a trailing NUL is optional.
+std::vector<std::string> SplitNul(std::string_view s);
+// Parses /proc/<pid>/stat text; comm may itself contain spaces and parentheses.
+Result<ProcStat> ParseStat(std::string_view text);
+// Container id from /proc/<pid>/cgroup text: docker, containerd, cri-o and
+// podman ids always; a bare runc container (v1 cgroups named after it) only
+// when the process has its own mount namespace, since host services live in
+// named cgroups too. Empty if none.
+std::string ContainerIdFromCgroup(std::string_view cgroup_text, bool own_mount_ns);
+
+}  // namespace nbw

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "process/process_table.h"
+
+#include <ctime>
+#include <unistd.h>
+
+#include "policy/targets.h"
+
+namespace nbw {
+
+ProcessInfo& ProcessTable::Apply(const Event& ev) {
+  ProcessInfo& p = procs_[ev.tgid];
+  if (p.tgid == 0) {
+    p.tgid = ev.tgid;
+    p.start_ns = ev.realtime_ns;
+  }
+  p.ppid = ev.ppid;
+  p.uid = ev.uid;
+  p.comm = ev.comm;
+  p.mnt_ns = ev.mnt_ns;
+  p.pid_ns = ev.pid_ns;
+
+  switch (ev.kind) {
+    case EventKind::kExec:
+      if (ev.ret == 0) {
+        p.exe = ev.str[0];
+        p.argv = SplitNul(ev.str[1]);
+        p.argv_truncated = ev.args[1] > ev.str[1].size();
+        p.cwd = ev.str[2];
+        p.start_ns = ev.realtime_ns;
+        // A new image may be the kernel itself (exec'd by a launcher):
+        // the connection file in argv names it.
+        if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
+      }
+      break;
+    case EventKind::kFork: {
+      const uint32_t child = static_cast<uint32_t>(ev.args[0]);
+      ProcessInfo& c = procs_[child];  // may rehash: `p` not used below
+      const ProcessInfo& parent = procs_[ev.tgid];
+      c.tgid = child;
+      c.ppid = ev.tgid;
+      c.uid = parent.uid;
+      c.comm = parent.comm;
+      c.exe = parent.exe;
+      c.argv = parent.argv;
+      c.cwd = parent.cwd;
+      c.start_ns = ev.realtime_ns;
+      c.container_id = parent.container_id;
+      c.mnt_ns = parent.mnt_ns;
+      c.pid_ns = parent.pid_ns;
+      c.jupyter = parent.jupyter;
+      c.state = parent.state;
+      c.role = parent.role;
+      c.selector = parent.selector;
+      c.target_root = parent.target_root;
+      return procs_[ev.tgid];
+    }
+    default:
+      break;
+  }
+  return p;
+}
+
+void ProcessTable::RefreshIdentity(ProcessInfo& p) {
+  auto env = procfs_.Environ(p.tgid, {"JUPYTERHUB_USER", "JPY_SESSION_NAME", "JUPYTER_USER"});
+  if (env.ok()) {
+    if (auto it = env->find("JUPYTERHUB_USER"); it != env->end()) p.jupyter.user = it->second;
+    else if (auto it2 = env->find("JUPYTER_USER"); it2 != env->end()) p.jupyter.user = it2->second;
+    if (auto it = env->find("JPY_SESSION_NAME"); it != env->end()) {
+      p.jupyter.notebook_path = it->second;
+    }
+  }
+  if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
+  auto host_mnt = procfs_.NamespaceInode(1, "mnt");
+  auto own_mnt = procfs_.NamespaceInode(p.tgid, "mnt");
+  const bool own_ns = host_mnt.ok() && own_mnt.ok() && *host_mnt != *own_mnt;
+  if (auto cg = procfs_.Cgroup(p.tgid); cg.ok()) p.container_id = ContainerIdFromCgroup(*cg, own_ns);
+}
+
+Result<ProcessInfo*> ProcessTable::LoadFromProc(uint32_t tgid) {
+  auto st = procfs_.Stat(tgid);
+  if (!st.ok()) return st.status();
+  ProcessInfo& p = procs_[tgid];
+  p.tgid = tgid;
+  p.ppid = st->ppid;
+  p.comm = st->comm;
+  if (auto exe = procfs_.Exe(tgid); exe.ok()) p.exe = *exe;
+  if (auto argv = procfs_.Cmdline(tgid); argv.ok()) p.argv = *argv;
+  if (auto cwd = procfs_.Cwd(tgid); cwd.ok()) p.cwd = *cwd;
+  if (auto ns = procfs_.NamespaceInode(tgid, "mnt"); ns.ok()) p.mnt_ns = static_cast<uint32_t>(*ns);
+  if (auto ns = procfs_.NamespaceInode(tgid, "pid"); ns.ok()) p.pid_ns = static_cast<uint32_t>(*ns);
+  // start time: boot-relative ticks to wall clock.
+  struct timespec rt, bt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  clock_gettime(CLOCK_BOOTTIME, &bt);
+  const int64_t offset = (rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+  const int64_t hz = sysconf(_SC_CLK_TCK);
+  p.start_ns = static_cast<uint64_t>(offset + static_cast<int64_t>(st->start_ticks) *
+                                                  (1000000000LL / (hz > 0 ? hz : 100)));
+  RefreshIdentity(p);
+  return &p;
+}
+
+ProcessInfo* ProcessTable::Find(uint32_t tgid) {
+  auto it = procs_.find(tgid);
+  return it == procs_.end() ? nullptr : &it->second;
+}
+
+std::vector<AncestorRef> ProcessTable::Ancestry(uint32_t tgid, size_t max) const {
+  std::vector<AncestorRef> out;
+  auto it = procs_.find(tgid);
+  uint32_t next = it == procs_.end() ? 0 : it->second.ppid;
+  while (next > 0 && out.size() < max) {
+    auto p = procs_.find(next);
+    if (p != procs_.end()) {
+      out.push_back({next, p->second.exe});
+      next = p->second.ppid;
+      continue;
+    }
+    // Not watched (the launcher of a target): ask /proc, best effort.
+    auto st = procfs_.Stat(next);
+    auto exe = procfs_.Exe(next);
+    out.push_back({next, exe.ok() ? *exe : std::string()});
+    next = st.ok() ? st->ppid : 0;
+  }
+  return out;
+}
+
+size_t ProcessTable::TargetCount() const {
+  size_t n = 0;
+  for (const auto& [_, p] : procs_) n += p.state == TrackState::kTarget;
+  return n;
+}
+
+}  // namespace nbw

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// ProcessTable: what userspace knows about each watched process: ancestry,
+// exe, argv, start time, container, and the Jupyter identity (user, kernel
+// id, notebook path). Fed by sensor events in order and by /proc at start-up.
+// Owned by the agent; io_context thread only (no locking).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "process/proc_fs.h"
+#include "sensor/event.h"
+
+namespace nbw {
+
+struct JupyterIdentity {
+  std::string user;           // JUPYTERHUB_USER
+  std::string kernel_id;      // from the connection file name
+  std::string notebook_path;  // JPY_SESSION_NAME
+  bool empty() const { return user.empty() && kernel_id.empty() && notebook_path.empty(); }
+};
+
+enum class TrackState { kNone, kCandidate, kTarget, kRejected };
+
+struct ProcessInfo {
+  uint32_t tgid = 0;
+  uint32_t ppid = 0;
+  uint32_t uid = 0;
+  std::string comm;
+  std::string exe;
+  std::vector<std::string> argv;
+  bool argv_truncated = false;
+  std::string cwd;
+  uint64_t start_ns = 0;  // realtime ns of the exec (or of the process, from /proc)
+  std::string container_id;
+  uint32_t mnt_ns = 0, pid_ns = 0;
+  JupyterIdentity jupyter;
+  TrackState state = TrackState::kNone;
+  std::string role;      // role of the selector that made it (or its ancestor) a target
+  std::string selector;  // that selector's name ("track-pid" for --track-pid)
+  uint32_t target_root = 0;  // tgid of the process the selector matched
+};
+
+struct AncestorRef {
+  uint32_t pid;
+  std::string exe;
+};
+
+class ProcessTable {
+ public:
+  explicit ProcessTable(const ProcFs& procfs) : procfs_(procfs) {}
+  ProcessTable(const ProcessTable&) = delete;
+  ProcessTable& operator=(const ProcessTable&) = delete;
+
+  // Updates the table from an event (exec: new image; fork: child entry
+  // inheriting identity; exit: marks for removal). Returns the entry.
+  ProcessInfo& Apply(const Event& ev);
+  // Builds an entry from /proc (start-up and --track-pid).
+  Result<ProcessInfo*> LoadFromProc(uint32_t tgid);
+  // Fills identity (environment, connection file, container) from /proc.
+  void RefreshIdentity(ProcessInfo& p);
+
+  ProcessInfo* Find(uint32_t tgid);
+  void Remove(uint32_t tgid) { procs_.erase(tgid); }
+  // Parent chain, nearest first, at most `max` entries.
+  std::vector<AncestorRef> Ancestry(uint32_t tgid, size_t max = 8) const;
+  size_t size() const { return procs_.size(); }
+  size_t TargetCount() const;
+
+ private:
+  const ProcFs& procfs_;
+  std::unordered_map<uint32_t, ProcessInfo> procs_;
+};
+
+}  // namespace nbw

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sensor/decode.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace nbw {
+
+// The ABI in bpf/events.h, pinned: a layout change must come with a version
+// bump and these numbers changed on purpose.
+static_assert(NBW_ABI_VERSION == 1);
+static_assert(sizeof(struct nbw_hdr) == 80);
+static_assert(offsetof(struct nbw_hdr, ts_boot_ns) == 8);
+static_assert(offsetof(struct nbw_hdr, ret) == 56);
+static_assert(offsetof(struct nbw_hdr, comm) == 64);
+static_assert(sizeof(struct nbw_event) == 136);
+static_assert(offsetof(struct nbw_event, str_len) == 128);
+
+std::string_view EventKindName(EventKind k) {
+  switch (k) {
+    case EventKind::kExec: return "exec";
+    case EventKind::kFork: return "fork";
+    case EventKind::kExit: return "exit";
+    case EventKind::kOpen: return "open";
+    case EventKind::kNet: return "net";
+    case EventKind::kSocket: return "socket";
+    case EventKind::kDup: return "dup";
+    case EventKind::kSyscall: return "syscall";
+    case EventKind::kSignal: return "signal";
+  }
+  return "unknown";
+}
+
+// Blobs that are C strings (the rest are binary: argv, sockaddrs, structs).
+static bool BlobIsString(const struct nbw_event& ev, int i) {
+  switch (ev.hdr.kind) {
+    case NBW_EV_EXEC: return i != 1;
+    case NBW_EV_OPEN: return true;
+    case NBW_EV_NET: return false;
+    case NBW_EV_SYSCALL: return true;  // binary ones are fixed-size, see render.cc
+    default: return false;
+  }
+}
+
+Result<Event> DecodeEvent(std::span<const std::byte> rec, int64_t realtime_offset_ns) {
+  struct nbw_event ev;
+  if (rec.size() < sizeof ev) {
+    return Status::Error("sensor record", fmt::format("{} bytes, shorter than the fixed part ({})",
+                                                      rec.size(), sizeof ev));
+  }
+  std::memcpy(&ev, rec.data(), sizeof ev);
+  if (ev.hdr.abi != NBW_ABI_VERSION) {
+    return Status::Error("sensor record",
+                         fmt::format("ABI version {}, expected {}", ev.hdr.abi, NBW_ABI_VERSION));
+  }
+  if (ev.hdr.kind == 0 || ev.hdr.kind >= NBW_EV_KIND_MAX) {
+    return Status::Error("sensor record", fmt::format("unknown kind {}", ev.hdr.kind));
+  }
+  // The ring buffer rounds records up to 8 bytes; the header has the real size.
+  if (ev.hdr.size < sizeof ev || ev.hdr.size > rec.size()) {
+    return Status::Error("sensor record", fmt::format("size field {} but record is {} bytes",
+                                                      ev.hdr.size, rec.size()));
+  }
+  size_t total = 0;
+  for (int i = 0; i < NBW_NSTR; i++) {
+    if (ev.str_len[i] > NBW_STR_MAX) {
+      return Status::Error("sensor record",
+                           fmt::format("blob {} length {} over bound {}", i, ev.str_len[i],
+                                       NBW_STR_MAX));
+    }
+    total += ev.str_len[i];
+  }
+  if (total != ev.hdr.size - sizeof ev) {
+    return Status::Error("sensor record", fmt::format("blob lengths add to {}, record has {}",
+                                                      total, ev.hdr.size - sizeof ev));
+  }
+
+  Event out;
+  out.kind = static_cast<EventKind>(ev.hdr.kind);
+  out.boot_ns = ev.hdr.ts_boot_ns;
+  out.realtime_ns = static_cast<uint64_t>(static_cast<int64_t>(ev.hdr.ts_boot_ns) +
+                                          realtime_offset_ns);
+  out.pid = ev.hdr.pid;
+  out.tgid = ev.hdr.tgid;
+  out.ppid = ev.hdr.ppid;
+  out.uid = ev.hdr.uid;
+  out.euid = ev.hdr.euid;
+  out.flags = ev.hdr.flags;
+  out.mnt_ns = ev.hdr.mnt_ns;
+  out.pid_ns = ev.hdr.pid_ns;
+  out.net_ns = ev.hdr.net_ns;
+  out.syscall = ev.hdr.syscall;
+  out.ret = ev.hdr.ret;
+  out.comm.assign(ev.hdr.comm, strnlen(ev.hdr.comm, sizeof ev.hdr.comm));
+  std::memcpy(out.args.data(), ev.args, sizeof ev.args);
+
+  const char* p = reinterpret_cast<const char*>(rec.data()) + sizeof ev;
+  for (int i = 0; i < NBW_NSTR; i++) {
+    size_t n = ev.str_len[i];
+    if (n == 0) continue;
+    out.present[i] = true;
+    if (BlobIsString(ev, i)) {
+      out.str[i].assign(p, strnlen(p, n));  // stop at the first NUL, never past n
+    } else {
+      out.str[i].assign(p, n);
+    }
+    p += n;
+  }
+  return out;
+}
+
+}  // namespace nbw

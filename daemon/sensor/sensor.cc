@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "sensor/sensor.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "sensor/decode.h"
+#include "sensor.skel.h"
+
+namespace nbw {
+namespace {
+
+// libbpf's messages: debug to the log; the last warning (usually the
+// verifier's reason) kept for the one-line error.
+thread_local std::string g_last_libbpf_error;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof buf, fmt, args);
+  std::string_view line(buf, n > 0 ? std::min<size_t>(n, sizeof buf - 1) : 0);
+  while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  if (level == LIBBPF_WARN && !line.empty()) {
+    // Keep the most telling line: the verifier's complaint, not the banner.
+    if (line.find("BEGIN PROG LOAD LOG") == std::string_view::npos &&
+        line.find("END PROG LOAD LOG") == std::string_view::npos) {
+      g_last_libbpf_error = std::string(line);
+    }
+  }
+  spdlog::debug("libbpf: {}", line);
+  return n;
+}
+
+void InstallLibbpfLogger() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(LibbpfPrint); });
+}
+
+Status LibbpfError(std::string_view what, int err) {
+  Status s = Status::FromErrno(what, err);
+  if (!g_last_libbpf_error.empty()) {
+    s = Status::Error(s.message(), fmt::format("({})", g_last_libbpf_error));
+  }
+  return s;
+}
+
+}  // namespace
+
+void Sensor::SkelDeleter::operator()(sensor_bpf* s) const { sensor_bpf__destroy(s); }
+void Sensor::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+
+Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn on_event) {
+  InstallLibbpfLogger();
+  if (geteuid() != 0) {
+    return Status::Error("nbwarden sensor", "must run as root (needs CAP_BPF and CAP_PERFMON)");
+  }
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    return Status::Error("nbwarden sensor",
+                         "kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs "
+                         "CONFIG_DEBUG_INFO_BTF=y");
+  }
+  std::unique_ptr<Sensor> s(new Sensor(std::move(on_event)));
+  s->RefreshClock();
+  g_last_libbpf_error.clear();
+
+  s->skel_.reset(sensor_bpf__open());
+  if (!s->skel_) return LibbpfError("opening BPF object", errno);
+  s->skel_->rodata->nbw_self_tgid = static_cast<uint32_t>(getpid());
+  if (int err = bpf_map__set_max_entries(s->skel_->maps.events,
+                                         static_cast<uint32_t>(opts.ringbuf_bytes));
+      err) {
+    return LibbpfError("sizing ring buffer", err);
+  }
+  if (int err = bpf_map__set_max_entries(s->skel_->maps.tracked, opts.max_tracked); err) {
+    return LibbpfError("sizing tracked map", err);
+  }
+  if (int err = sensor_bpf__load(s->skel_.get()); err) {
+    return LibbpfError("loading BPF programs", err);
+  }
+  if (int err = sensor_bpf__attach(s->skel_.get()); err) {
+    return LibbpfError("attaching BPF programs", err);
+  }
+  s->ring_.reset(ring_buffer__new(bpf_map__fd(s->skel_->maps.events), &Sensor::OnRecord,
+                                  s.get(), nullptr));
+  if (!s->ring_) return LibbpfError("creating ring buffer", errno);
+  spdlog::info("sensor: attached raw_tp sys_enter/sys_exit, sched_process_exec/fork/exit "
+               "ringbuf={}KiB",
+               opts.ringbuf_bytes >> 10);
+  return s;
+}
+
+Sensor::~Sensor() = default;  // ring first, then skeleton (declaration order reversed)
+
+int Sensor::poll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+
+int Sensor::Poll() { return ring_buffer__consume(ring_.get()); }
+
+int Sensor::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Sensor*>(ctx);
+  auto ev = DecodeEvent(std::span(static_cast<const std::byte*>(data), size),
+                        self->realtime_offset_ns_);
+  if (!ev.ok()) {
+    // Counted always; logged with back-off so a bad stream cannot flood the log.
+    if (++self->decode_errors_ >= self->decode_errors_logged_ * 2) {
+      spdlog::warn("sensor: dropped invalid record: {} (total {})", ev.status().message(),
+                   self->decode_errors_);
+      self->decode_errors_logged_ = self->decode_errors_;
+    }
+    return 0;
+  }
+  self->on_event_(std::move(ev).value());
+  return 0;
+}
+
+Status Sensor::Track(uint32_t tgid, KernelTrack state, bool only_if_present) {
+  uint32_t v = static_cast<uint32_t>(state);
+  int err = bpf_map__update_elem(skel_->maps.tracked, &tgid, sizeof tgid, &v, sizeof v,
+                                 only_if_present ? BPF_EXIST : BPF_ANY);
+  if (err) return Status::FromErrno(fmt::format("tracking pid {}", tgid), err);
+  return Status::Ok();
+}
+
+Status Sensor::Untrack(uint32_t tgid) {
+  int err = bpf_map__delete_elem(skel_->maps.tracked, &tgid, sizeof tgid, 0);
+  if (err && err != -ENOENT) return Status::FromErrno(fmt::format("untracking pid {}", tgid), err);
+  return Status::Ok();
+}
+
+Status Sensor::AddCandidateComm(std::string_view prefix) {
+  struct {
+    uint32_t prefixlen;
+    char comm[NBW_COMM_LEN];
+  } key{};
+  bool exact = prefix.ends_with('$');
+  if (exact) prefix.remove_suffix(1);
+  if (prefix.empty() || prefix.size() >= NBW_COMM_LEN) {
+    return Status::Error("comm prefix", fmt::format("'{}' must be 1-15 bytes", prefix));
+  }
+  std::memcpy(key.comm, prefix.data(), prefix.size());
+  // Exact: include the NUL that ends the kernel's comm in the prefix.
+  key.prefixlen = static_cast<uint32_t>((prefix.size() + (exact ? 1 : 0)) * 8);
+  uint32_t one = 1;
+  int err = bpf_map__update_elem(skel_->maps.candidate_comms, &key, sizeof key, &one, sizeof one,
+                                 BPF_ANY);
+  if (err) return Status::FromErrno(fmt::format("adding comm prefix '{}'", prefix), err);
+  return Status::Ok();
+}
+
+SensorCounters Sensor::Counters() const {
+  const int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> vals(static_cast<size_t>(ncpu > 0 ? ncpu : 1));
+  auto sum = [&](uint32_t key) -> uint64_t {
+    if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof key, vals.data(),
+                             vals.size() * sizeof(uint64_t), 0)) {
+      return 0;
+    }
+    uint64_t t = 0;
+    for (uint64_t v : vals) t += v;
+    return t;
+  };
+  SensorCounters c;
+  c.events = sum(NBW_CNT_EVENTS);
+  c.ringbuf_full = sum(NBW_CNT_RB_FULL);
+  c.inflight_full = sum(NBW_CNT_INFLIGHT_FULL);
+  c.tracked_full = sum(NBW_CNT_TRACKED_FULL);
+  c.path_truncated = sum(NBW_CNT_PATH_TRUNC);
+  c.decode_errors = decode_errors_;
+  return c;
+}
+
+void Sensor::RefreshClock() {
+  struct timespec rt, bt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  clock_gettime(CLOCK_BOOTTIME, &bt);
+  realtime_offset_ns_ = (rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+}
+
+}  // namespace nbw

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sensor: the loaded BPF programs, their maps and the ring buffer. Owns every
+// kernel object it creates (RAII); destroying it detaches everything.
+// Not thread-safe: the agent's io_context thread calls it. Poll() delivers
+// decoded events to the callback in ring-buffer order.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "sensor/event.h"
+
+struct sensor_bpf;
+struct ring_buffer;
+
+namespace nbw {
+
+struct SensorOptions {
+  size_t ringbuf_bytes = 16 << 20;  // power of two, >= page size
+  uint32_t max_tracked = 65536;
+};
+
+struct SensorCounters {
+  uint64_t events = 0;          // submitted by the kernel
+  uint64_t ringbuf_full = 0;    // lost: no room in the ring buffer
+  uint64_t inflight_full = 0;   // lost: enter/exit pairing map full
+  uint64_t tracked_full = 0;    // children not tracked: map full
+  uint64_t path_truncated = 0;  // paths cut at the depth/length bound
+  uint64_t decode_errors = 0;   // records userspace refused (userspace count)
+  uint64_t Dropped() const { return ringbuf_full + inflight_full + tracked_full + decode_errors; }
+};
+
+enum class KernelTrack : uint32_t { kTarget = 1, kCandidate = 2 };
+
+class Sensor {
+ public:
+  using EventFn = std::function<void(Event&&)>;
+
+  // Opens, loads and attaches. Errors are one line, e.g.
+  // "loading BPF program nbw_sys_exit: Permission denied (verifier: ...)".
+  static Result<std::unique_ptr<Sensor>> Start(const SensorOptions& opts, EventFn on_event);
+  ~Sensor();
+  Sensor(const Sensor&) = delete;
+  Sensor& operator=(const Sensor&) = delete;
+
+  // fd that becomes readable when events are waiting (epoll fd of the ring).
+  int poll_fd() const;
+  // Consumes everything available now; returns the number of records.
+  int Poll();
+
+  Status Track(uint32_t tgid, KernelTrack state, bool only_if_present = false);
+  Status Untrack(uint32_t tgid);
+  Status AddCandidateComm(std::string_view prefix);  // trailing '$' = exact
+  SensorCounters Counters() const;
+  // CLOCK_REALTIME - CLOCK_BOOTTIME; refreshed by RefreshClock().
+  int64_t realtime_offset_ns() const { return realtime_offset_ns_; }
+  void RefreshClock();
+
+ private:
+  Sensor(EventFn fn) : on_event_(std::move(fn)) {}
+  static int OnRecord(void* ctx, void* data, size_t size);
+
+  struct SkelDeleter { void operator()(sensor_bpf* s) const; };
+  struct RingDeleter { void operator()(ring_buffer* r) const; };
+
+  EventFn on_event_;
+  std::unique_ptr<sensor_bpf, SkelDeleter> skel_;
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  int64_t realtime_offset_ns_ = 0;
+  uint64_t decode_errors_ = 0;
+  uint64_t decode_errors_logged_ = 0;
+};
+
+}  // namespace nbw
