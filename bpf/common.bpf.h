@@ -151,6 +151,7 @@ struct nbw_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+	struct dentry *pseudo; /* set when the path is one pseudo dentry */
 	__u32 pos;
 	__u32 done; /* 1: reached the root, 2: out of room */
 };
@@ -170,7 +171,12 @@ static long nbw_walk_step(__u32 i, struct nbw_walk *w)
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
 		if (dentry != mnt_root || mnt == mnt_parent || !mnt_parent) {
-			w->done = 1; /* the root of the namespace */
+			/* The root of the namespace; or a pseudo dentry (memfd, nsfs,
+			 * anon inodes) that is its own parent: its name is the path,
+			 * as d_path() shows "/memfd:name". */
+			if (dentry != mnt_root && pos == NBW_STR_MAX - 1)
+				w->pseudo = dentry;
+			w->done = 1;
 			return 1;
 		}
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
@@ -207,6 +213,23 @@ static __always_inline __u32 nbw_walk_path(struct nbw_path_buf *pb, struct dentr
 
 	pb->d[NBW_STR_MAX - 1] = 0;
 	bpf_loop(NBW_PATH_DEPTH, nbw_walk_step, &w, 0);
+	if (w.pseudo) {
+		struct dentry *pseudo = w.pseudo; /* a local: see nbw_walk_step */
+		struct qstr name = BPF_CORE_READ(pseudo, d_name);
+		__u32 len = name.len & 255;
+		char first = 0;
+
+		/* nsfs names its dentries "/": nothing to add, the inode says it */
+		bpf_probe_read_kernel(&first, 1, name.name);
+		if (first == '/')
+			len = 0;
+		w.pos -= len;
+		bpf_probe_read_kernel(&pb->d[w.pos & NBW_STR_MASK], len, name.name);
+		if (len) {
+			w.pos -= 1;
+			pb->d[w.pos & NBW_STR_MASK] = '/';
+		}
+	}
 	if (w.pos == NBW_STR_MAX - 1) {
 		w.pos -= 1;
 		pb->d[w.pos & NBW_STR_MASK] = '/';

@@ -80,7 +80,8 @@ struct nbw_hdr {
  *  SOCKET:  [0] family [1] type [2] protocol
  *  DUP:     [0] oldfd [1] newfd [2] socket family
  *  SYSCALL: [0..5] the syscall's raw arguments; strings named by the syscall
- *           (daemon/sensor/syscalls.cc documents each)
+ *           (bpf/priv.bpf.h: nbw_priv_blobs). For syscalls with an fd-path
+ *           blob (setns, finit_module, ...), [5] is that file's inode.
  *  SIGNAL:  [0] target pid [1] signal [2] target tgid (tgkill)
  */
 struct nbw_event {

@@ -92,9 +92,15 @@ __noinline int nbw_put_blob(struct nbw_event_buf *b, int slot, __u32 src,
 	case 0x10:
 		nbw_put_user_str(b, slot, (const void *)arg, used);
 		break;
-	case 0x20:
-		nbw_put_file_path(b, slot, nbw_fd_file(arg), used);
+	case 0x20: {
+		struct file *f = nbw_fd_file(arg);
+
+		nbw_put_file_path(b, slot, f, used);
+		/* Pseudo files (nsfs) are named by inode: keep it (args[5] is
+		 * unused by every syscall with an fd-path blob). */
+		b->ev.args[5] = BPF_CORE_READ(f, f_inode, i_ino);
 		break;
+	}
 	case 0x30:
 		nbw_put_bytes(b, slot, (const void *)arg, NBW_UBYTES_LEN, true, used);
 		break;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sensor/decode.h"
 
+#include <sys/syscall.h>
+
 #include <cstring>
 
 #include <fmt/format.h>
@@ -35,10 +37,12 @@ std::string_view EventKindName(EventKind k) {
 // Blobs that are C strings (the rest are binary: argv, sockaddrs, structs).
 static bool BlobIsString(const struct nbw_event& ev, int i) {
   switch (ev.hdr.kind) {
-    case NBW_EV_EXEC: return i != 1;
+    case NBW_EV_EXEC: return i != 1 || (ev.hdr.flags & NBW_F_PATH_RAW);  // 1: argv
     case NBW_EV_OPEN: return true;
-    case NBW_EV_NET: return false;
-    case NBW_EV_SYSCALL: return true;  // binary ones are fixed-size, see render.cc
+    case NBW_EV_SYSCALL:
+      // BL_UBYTES blobs in bpf/priv.bpf.h are raw structs.
+      return ev.hdr.syscall != SYS_capset && ev.hdr.syscall != SYS_perf_event_open &&
+             ev.hdr.syscall != SYS_io_uring_setup;
     default: return false;
   }
 }

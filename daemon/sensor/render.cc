@@ -150,7 +150,8 @@ void DescribeSyscall(const Event& ev, json& o) {
       break;
     case SYS_setns:
       o["fd"] = sint(a[0]), o["nstype"] = a[1], o["namespaces"] = NamespaceFlags(a[1]);
-      o["ns_path"] = s(0);
+      o["ns_inode"] = a[5];  // nsfs files are named by inode (as in /proc/PID/ns/*)
+      if (s(0) != "/") o["ns_path"] = s(0);
       break;
     case SYS_init_module: o["length"] = a[1], o["params"] = s(1); break;
     case SYS_finit_module: o["path"] = s(0), o["flags"] = a[2]; break;
