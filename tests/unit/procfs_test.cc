@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "process/proc_fs.h"
+#include "sensor/sockaddr.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+namespace nbw {
+namespace {
+
+TEST(ProcStat, CommWithSpacesAndParensIsParsed) {
+  auto st = ParseStat("123 (evil) (x y) S 77 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+                      "98765 1000 10");
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  EXPECT_EQ(st->comm, "evil) (x y");
+  EXPECT_EQ(st->ppid, 77u);
+  EXPECT_EQ(st->start_ticks, 98765u);
+}
+
+TEST(ProcStat, GarbageIsAnError) {
+  EXPECT_FALSE(ParseStat("").ok());
+  EXPECT_FALSE(ParseStat("12 (x) S notanumber").ok());
+  EXPECT_FALSE(ParseStat("12 x S 1 2").ok());
+}
+
+TEST(ProcFs, ReadsItsOwnProcess) {
+  ProcFs p;
+  auto st = p.Stat(getpid());
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->ppid, static_cast<uint32_t>(getppid()));
+  auto argv = p.Cmdline(getpid());
+  ASSERT_TRUE(argv.ok());
+  EXPECT_NE((*argv)[0].find("nbw_unit_tests"), std::string::npos);
+  setenv("NBW_PROBE_VAR", "v1", 1);  // not visible in /proc (set after exec)
+  auto env = p.Environ(getpid(), {"PATH"});
+  ASSERT_TRUE(env.ok());
+}
+
+TEST(ProcFs, VanishedProcessIsAnErrorNotACrash) {
+  ProcFs p;
+  EXPECT_FALSE(p.Stat(0x3fffffff).ok());
+  EXPECT_FALSE(p.Exe(0x3fffffff).ok());
+}
+
+TEST(ContainerId, RuntimeIdsAreRecognized) {
+  const std::string id(64, 'a');
+  EXPECT_EQ(ContainerIdFromCgroup("0::/system.slice/docker-" + id + ".scope\n", false), id);
+  EXPECT_EQ(ContainerIdFromCgroup("0::/kubepods/burstable/podx/" + id + "\n", false), id);
+  EXPECT_EQ(ContainerIdFromCgroup("0::/system.slice/cri-containerd-" + id + ".scope", false), id);
+}
+
+TEST(ContainerId, BareRuncNameOnlyWithItsOwnMountNamespace) {
+  const char* cg = "9:name=systemd:/\n8:pids:/nbw-ctr\n4:memory:/nbw-ctr\n0::/\n";
+  EXPECT_EQ(ContainerIdFromCgroup(cg, true), "nbw-ctr");
+  EXPECT_EQ(ContainerIdFromCgroup(cg, false), "");
+  EXPECT_EQ(ContainerIdFromCgroup("0::/\n", true), "");
+  EXPECT_EQ(ContainerIdFromCgroup("4:memory:/system.slice/cron.service\n", true), "");
+}
+
+TEST(SplitNul, HandlesTrailingAndMissingNul) {
+  EXPECT_EQ(SplitNul(std::string_view("a\0b\0", 4)), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(SplitNul(std::string_view("a\0b", 3)), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(SplitNul("").empty());
+}
+
+TEST(SockAddr, Ipv4Ipv6UnixAndAbstract) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(8443);
+  inet_pton(AF_INET, "169.254.169.254", &in.sin_addr);
+  auto a = ParseSockAddr({reinterpret_cast<char*>(&in), sizeof in});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->address, "169.254.169.254");
+  EXPECT_EQ(a->port, 8443);
+
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(80);
+  inet_pton(AF_INET6, "fd00:ec2::254", &in6.sin6_addr);
+  auto b = ParseSockAddr({reinterpret_cast<char*>(&in6), sizeof in6});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->address, "fd00:ec2::254");
+
+  std::string un("\x01\x00/var/run/docker.sock\0", 23);
+  auto c = ParseSockAddr(un);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address, "/var/run/docker.sock");
+  std::string abs("\x01\x00\0hidden", 9);
+  EXPECT_EQ(ParseSockAddr(abs)->address, "@hidden");
+}
+
+TEST(SockAddr, ShortBlobsAreRejected) {
+  EXPECT_FALSE(ParseSockAddr(""));
+  EXPECT_FALSE(ParseSockAddr(std::string("\x02\x00\x01", 3)));  // AF_INET, 3 bytes
+}
+
+}  // namespace
+}  // namespace nbw

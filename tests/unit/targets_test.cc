@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "policy/targets.h"
+
+namespace nbw {
+namespace {
+
+const char* kPolicy = R"(targets:
+  - name: jupyter-ipykernel
+    role: notebook-kernel
+    match:
+      comm: [python]
+      argv: '(^|\s|/)(-m\s+)?(ipykernel_launcher|ipykernel)(\.py)?(\s|$)'
+  - name: exact-r
+    role: notebook-kernel
+    match:
+      comm: ['R$']
+)";
+
+TEST(Targets, IpykernelLaunchIsMatchedWithItsRole) {
+  auto t = TargetSet::LoadString(kPolicy, "t.yaml");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  auto m = t->Match("python3", "/usr/bin/python3.11",
+                    {"/usr/bin/python3", "-m", "ipykernel_launcher", "-f",
+                     "/root/.local/share/jupyter/runtime/kernel-5f1c.json"});
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->selector->name, "jupyter-ipykernel");
+  EXPECT_EQ(m->selector->role, "notebook-kernel");
+}
+
+TEST(Targets, OtherPythonProgramsAreNotTargets) {
+  auto t = TargetSet::LoadString(kPolicy, "t.yaml");
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->Match("python3", "/usr/bin/python3", {"python3", "-m", "http.server"}));
+  EXPECT_FALSE(t->Match("python3", "/usr/bin/python3", {"python3", "my_ipykernel_notes.py"}));
+  EXPECT_FALSE(t->Match("bash", "/bin/bash", {"bash", "-m", "ipykernel_launcher"}));
+}
+
+TEST(Targets, TrailingDollarMeansExactComm) {
+  auto t = TargetSet::LoadString(kPolicy, "t.yaml");
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->Match("R", "/usr/lib/R/bin/exec/R", {"R"}));
+  EXPECT_FALSE(t->Match("Rscript", "/usr/bin/Rscript", {"Rscript"}));
+}
+
+TEST(Targets, CommPrefixesAreDeduplicatedForTheKernel) {
+  auto t = TargetSet::LoadString(kPolicy, "t.yaml");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->CommPrefixes(), (std::vector<std::string>{"R$", "python"}));
+}
+
+struct BadPolicy {
+  const char* yaml;
+  const char* want;  // substring of the error, which names file:line:col
+};
+
+class TargetsBad : public ::testing::TestWithParam<BadPolicy> {};
+
+TEST_P(TargetsBad, ErrorNamesFileLineAndColumn) {
+  auto t = TargetSet::LoadString(GetParam().yaml, "bad.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find(GetParam().want), std::string::npos)
+      << t.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, TargetsBad,
+    ::testing::Values(
+        BadPolicy{"targets: [\n  {name: a, role: r, match: {comm: [python]}}\n  oops",
+                  "bad.yaml:3:"},
+        BadPolicy{"targets:\n  - name: a\n    role: r\n    match:\n      comm: [python]\n"
+                  "      argv: '(unclosed'\n",
+                  "bad.yaml:6:13: 'argv' is not a valid regex"},
+        BadPolicy{"targets:\n  - name: a\n    role: r\n    match: {argv: x}\n",
+                  "bad.yaml:4:12: target 'a' needs 'match.comm'"},
+        BadPolicy{"targets:\n  - name: a\n    rol: r\n", "bad.yaml:3:5: unknown target field 'rol'"},
+        BadPolicy{"targets:\n  - name: a\n    role: r\n    match: {comm: [averyveryverylongcomm]}\n",
+                  "must be 1-15 bytes"},
+        BadPolicy{"targets: {a: 1}\n", "bad.yaml:1:10: 'targets' must be a list"},
+        BadPolicy{"- just\n- a list\n", "top level must be a mapping"}));
+
+TEST(Targets, DirectoryWithoutTargetsIsAnError) {
+  auto dir = std::filesystem::temp_directory_path() / "nbw-empty-policy";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "x.yaml") << "other: 1\n";
+  auto t = TargetSet::LoadPath(dir);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("no targets defined"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Targets, BundledPoliciesLoad) {
+  auto t = TargetSet::LoadPath(NBW_SOURCE_DIR "/policies");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_GE(t->selectors().size(), 1u);
+}
+
+TEST(KernelId, ComesFromTheConnectionFileName) {
+  EXPECT_EQ(KernelIdFromArgv({"python3", "-m", "ipykernel_launcher", "-f",
+                              "/run/user/0/jupyter/kernel-0b9e6c1e-0c2d-4b8a-9d5e-1f2a3b4c5d6e.json"}),
+            "0b9e6c1e-0c2d-4b8a-9d5e-1f2a3b4c5d6e");
+  EXPECT_EQ(KernelIdFromArgv({"python3", "-m", "ipykernel_launcher"}), "");
+  EXPECT_EQ(KernelIdFromArgv({"x", "--f=/tmp/kernel-abc.json"}), "abc");
+}
+
+}  // namespace
+}  // namespace nbw
