@@ -49,6 +49,7 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	struct nbw_event_buf *b = bpf_map_lookup_elem(&event_buf, &zero);
 	struct task_struct *task = nbw_task();
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 *track;
 
 	if (!b)
 		return NULL;
@@ -61,7 +62,10 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	b->ev.hdr.ppid = BPF_CORE_READ(task, real_parent, tgid);
 	b->ev.hdr.uid = BPF_CORE_READ(task, cred, uid.val);
 	b->ev.hdr.euid = BPF_CORE_READ(task, cred, euid.val);
-	b->ev.hdr.flags = 0;
+	/* Candidates' events are flagged so userspace can drop what a rejected
+	 * candidate did before the kernel learned of the rejection. */
+	track = bpf_map_lookup_elem(&tracked, &b->ev.hdr.tgid);
+	b->ev.hdr.flags = track && *track == NBW_TRACK_CANDIDATE ? NBW_F_CANDIDATE : 0;
 	b->ev.hdr.mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	b->ev.hdr.pid_ns = nbw_pid_ns(task);
 	b->ev.hdr.net_ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);

@@ -115,6 +115,10 @@ void Agent::ArmStatsTimer() {
   stats_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     sensor_->RefreshClock();  // follow wall-clock steps (NTP, manual)
+    // The ring drains in milliseconds; a rejection older than this has no
+    // events left in flight.
+    const auto cutoff = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+    std::erase_if(recently_rejected_, [&](const auto& kv) { return kv.second < cutoff; });
     ReportStats(false);
     ArmStatsTimer();
   });
@@ -234,6 +238,7 @@ void Agent::MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce)
 
 void Agent::HandleCandidateExec(const Event& ev) {
   counters_.candidates++;
+  recently_rejected_.erase(ev.tgid);
   ProcessInfo& p = table_.Apply(ev);
   auto m = targets_.Match(ev.comm, p.exe, p.argv);
   if (m) {
@@ -246,8 +251,11 @@ void Agent::HandleCandidateExec(const Event& ev) {
     return;
   }
   counters_.candidates_rejected++;
-  p.state = TrackState::kRejected;
   (void)sensor_->Untrack(ev.tgid);
+  // Untracked processes send no exit event: forget it now, and remember the
+  // rejection just long enough to discard events already in the ring.
+  table_.Remove(ev.tgid);
+  recently_rejected_[ev.tgid] = std::chrono::steady_clock::now();
 }
 
 void Agent::HandleEvent(Event&& ev) {
@@ -259,12 +267,13 @@ void Agent::HandleEvent(Event&& ev) {
     HandleCandidateExec(ev);
     return;
   }
-  if (ev.candidate() && (!known || known->state != TrackState::kTarget)) {
-    // A rejected candidate (or its child) whose kernel state lags the decision.
+  const bool rejected = !known && recently_rejected_.count(ev.tgid);
+  if (rejected || (ev.candidate() && (!known || known->state != TrackState::kTarget))) {
+    // A rejected candidate (or its child): what it did before the kernel
+    // learned of the rejection is not a target's activity.
     counters_.candidate_events_discarded++;
     if (ev.kind == EventKind::kFork) (void)sensor_->Untrack(static_cast<uint32_t>(ev.args[0]));
-    if (ev.kind == EventKind::kExit || (known && known->state == TrackState::kRejected &&
-                                        ev.kind == EventKind::kExit)) {
+    if (ev.kind == EventKind::kExit) {
       table_.Remove(ev.tgid);
     } else if (!known) {
       (void)sensor_->Untrack(ev.tgid);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -87,6 +88,7 @@ class Agent {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stats_timer_;
   AgentCounters counters_;
+  std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
   uint64_t last_reported_drops_ = 0;
   std::chrono::steady_clock::time_point started_;
   bool stopping_ = false;

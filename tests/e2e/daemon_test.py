@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: Apache-2.0
+"""nbwardend as an operator runs it: selectors from a policy make targets,
+--track-pid, processes already running, clean detach, clear errors."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+from nbwtest import ACTOR, NBWARDEN, NBWARDEND, SOURCE, Daemon, events_of, require_root
+
+POLICY = textwrap.dedent("""\
+    targets:
+      - name: actor-server
+        role: model-server
+        match:
+          comm: [nbw_actor]
+          argv: 'nbw_actor spawn'
+    """)
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+        self.tmp = tempfile.mkdtemp(prefix="nbwt.")
+        self.policy = os.path.join(self.tmp, "policy.yaml")
+        with open(self.policy, "w") as f:
+            f.write(POLICY)
+        self.file = os.path.join(self.tmp, "data")
+        with open(self.file, "w") as f:
+            f.write("x\n")
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon:
+            self.daemon.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_matching_exec_becomes_a_target_and_its_children_are_watched(self):
+        self.daemon = Daemon("--events", policies=self.policy)
+        out = subprocess.run([ACTOR, "spawn", "/bin/cat", "cat", self.file],
+                             capture_output=True, text=True, check=True).stdout
+        child = int(dict(l.split("=") for l in out.split() if "=" in l)["child"])
+        actor_pid = None
+        targets = self.daemon.wait_for(lambda l: l.get("kind") == "target")
+        self.assertEqual(len(targets), 1)
+        t = targets[0]
+        actor_pid = t["proc"]["pid"]
+        self.assertEqual(t["how"], "exec")
+        self.assertEqual(t["target"]["role"], "model-server")
+        self.assertEqual(t["target"]["selector"], "actor-server")
+        self.assertEqual(t["proc"]["argv"], [ACTOR, "spawn", "/bin/cat", "cat", self.file])
+        self.assertEqual(t["proc"]["ancestry"][0]["pid"], os.getpid())
+        opens = self.daemon.wait_for(lambda l: l.get("kind") == "event" and l["type"] == "open"
+                                     and l["open"]["path"] == self.file)
+        self.assertEqual(len(opens), 1)
+        self.assertEqual(opens[0]["proc"]["pid"], child)
+        self.assertEqual(opens[0]["target"]["role"], "model-server")
+        self.assertEqual(opens[0]["target"]["root_pid"], actor_pid)
+        execs = [l for l in events_of(self.daemon.lines(), child) if l["type"] == "exec"]
+        self.assertEqual(execs[0]["exec"]["argv"], ["cat", self.file])
+
+    def test_non_matching_exec_produces_nothing(self):
+        self.daemon = Daemon("--events", policies=self.policy)
+        p = subprocess.run([ACTOR, "open", self.file], check=True)
+        time.sleep(1.0)
+        lines = self.daemon.lines()
+        self.assertEqual([l for l in lines if l.get("kind") == "target"], [])
+        self.assertEqual([l for l in lines if l.get("kind") == "event"
+                          and l.get("open", {}).get("path") == self.file], [])
+        status = json.load(open(self.daemon.status_path)) if os.path.exists(
+            self.daemon.status_path) else None
+        self.daemon.stop()
+        status = json.load(open(self.daemon.status_path))
+        self.assertGreaterEqual(status["agent"]["candidates_rejected"], 1)
+        self.assertEqual(status["sensor"]["dropped"], 0)
+
+    def test_track_pid_watches_an_existing_process_tree(self):
+        proc = subprocess.Popen(["/bin/sh", "-c", "read x; cat " + self.file],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        self.daemon = Daemon("--events", "--track-pid", str(proc.pid), policies=self.policy)
+        t = self.daemon.wait_for(lambda l: l.get("kind") == "target")
+        self.assertEqual(t[0]["how"], "track-pid")
+        self.assertEqual(t[0]["proc"]["pid"], proc.pid)
+        proc.communicate(b"go\n", timeout=10)
+        opens = self.daemon.wait_for(lambda l: l.get("type") == "open"
+                                     and l["open"]["path"] == self.file)
+        self.assertEqual(len(opens), 1)
+        self.assertEqual(opens[0]["proc"]["ppid"], proc.pid)
+        exits = self.daemon.wait_for(lambda l: l.get("type") == "exit"
+                                     and l["proc"]["pid"] == proc.pid)
+        self.assertEqual(exits[0]["exit"]["code"], 0)
+
+    def test_running_target_is_found_at_start_up(self):
+        r, w = os.pipe()
+        proc = subprocess.Popen([ACTOR, "spawn", "/bin/sh", "sh", "-c",
+                                 "read x <&%d; cat %s" % (r, self.file)],
+                                pass_fds=(r,), stdout=subprocess.DEVNULL)
+        os.close(r)
+        time.sleep(0.3)
+        self.daemon = Daemon("--events", policies=self.policy)
+        t = self.daemon.wait_for(lambda l: l.get("kind") == "target")
+        self.assertEqual(t[0]["how"], "running")
+        self.assertEqual(t[0]["proc"]["pid"], proc.pid)
+        os.write(w, b"go\n")
+        os.close(w)
+        proc.wait(timeout=10)
+        # The child (the shell) existed before the daemon: found as a descendant.
+        opens = self.daemon.wait_for(lambda l: l.get("type") == "open"
+                                     and l["open"]["path"] == self.file)
+        self.assertEqual(len(opens), 1)
+        self.assertEqual(opens[0]["target"]["selector"], "actor-server")
+
+    def test_path_with_newline_stays_one_json_line(self):
+        evil = os.path.join(self.tmp, "a\nb\"c\x01")
+        with open(evil, "w") as f:
+            f.write("x")
+        self.daemon = Daemon("--events", policies=self.policy)
+        subprocess.run([ACTOR, "spawn", "/bin/cat", "cat", evil], check=True,
+                       stdout=subprocess.DEVNULL)
+        opens = self.daemon.wait_for(lambda l: l.get("type") == "open"
+                                     and l["open"]["path"] == evil)
+        self.assertEqual(len(opens), 1)  # lines() parsed every line as JSON
+
+    def test_sigterm_detaches_every_program(self):
+        self.daemon = Daemon(policies=self.policy)
+        progs = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+        self.assertIn("nbw_sys_enter", progs)
+        self.assertEqual(self.daemon.stop(), 0)
+        # The kernel frees programs after an RCU grace period: allow it a moment.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            progs = subprocess.run(["bpftool", "prog", "show"], capture_output=True,
+                                   text=True).stdout
+            if "nbw_sys_enter" not in progs:
+                break
+            time.sleep(0.1)
+        self.assertNotIn("nbw_sys_enter", progs)
+        self.assertIn("agent: detached", self.daemon.read_log())
+
+    def test_sighup_with_broken_policy_keeps_the_running_one(self):
+        self.daemon = Daemon("--events", policies=self.policy)
+        with open(self.policy, "w") as f:
+            f.write("targets:\n  - name: x\n    role: r\n    match: {comm: [a], argv: '('}\n")
+        self.daemon.proc.send_signal(1)
+        deadline = time.time() + 5
+        while "reload rejected" not in self.daemon.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("policy.yaml:4:", self.daemon.read_log())
+        subprocess.run([ACTOR, "spawn", "/bin/true", "true"], check=True, stdout=subprocess.DEVNULL)
+        self.assertTrue(self.daemon.wait_for(lambda l: l.get("kind") == "target"))
+
+
+class ErrorsTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+
+    def test_not_root_is_one_clear_line(self):
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            NBWARDEND, "-p", os.path.join(SOURCE, "policies")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.strip(), "nbwardend: must run as root (loads eBPF programs)")
+
+    def test_bad_policy_names_file_line_and_column(self):
+        d = tempfile.mkdtemp()
+        p = os.path.join(d, "bad.yaml")
+        with open(p, "w") as f:
+            f.write("targets:\n  - name: x\n    role: r\n    match:\n      comm: [python]\n"
+                    "      exe: '[unclosed'\n")
+        r = subprocess.run([NBWARDEND, "-p", d], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nbwardend: policy error: %s:6:12: 'exe' is not a valid regex" % p, r.stderr)
+        r = subprocess.run([NBWARDEN, "policy", "check", d], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:6:12" % p, r.stderr)
+        shutil.rmtree(d)
+
+    def test_doctor_reports_the_probe_and_succeeds_here(self):
+        r = subprocess.run([NBWARDEN, "doctor"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for row in ("BTF", "raw_tp", "tp_btf", "ring buffer", "bpf_send_signal",
+                    "cgroup sock_addr", "fentry", "BPF LSM", "seccomp", "Landlock", "cgroup mode"):
+            self.assertIn(row, r.stdout)
+        self.assertIn("sensor: can run", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers for the e2e tests: run the real nbwardend and read its
+JSON lines. Needs root; under CI (NBW_REQUIRE_BPF=1) a missing privilege is a
+failure, never a skip."""
+import json
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("NBW_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+NBWARDEND = os.path.join(BUILD, "daemon/nbwardend")
+NBWARDEN = os.path.join(BUILD, "daemon/nbwarden")
+ACTOR = os.path.join(BUILD, "tests/integration/nbw_actor")
+
+
+def require_root(test):
+    if os.geteuid() != 0:
+        if os.environ.get("NBW_REQUIRE_BPF"):
+            test.fail("needs root and BPF (CI)")
+        raise unittest.SkipTest("needs root and BPF")
+
+
+class Daemon:
+    """nbwardend in the background; JSON lines to a file, logs to another."""
+
+    def __init__(self, *args, policies=None):
+        self.dir = tempfile.mkdtemp(prefix="nbwd.")
+        self.out_path = os.path.join(self.dir, "out.jsonl")
+        self.log_path = os.path.join(self.dir, "log")
+        self.status_path = os.path.join(self.dir, "status.json")
+        cmd = [NBWARDEND, "-p", policies or os.path.join(SOURCE, "policies"),
+               "-o", self.out_path, "--status-file", self.status_path, *args]
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if "agent: watching" in self.read_log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError("nbwardend exited %s: %s" % (self.proc.returncode, self.read_log()))
+            time.sleep(0.05)
+        raise RuntimeError("nbwardend did not start: " + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def lines(self):
+        try:
+            with open(self.out_path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            out.append(json.loads(line))  # every line must be one JSON object
+        return out
+
+    def wait_for(self, pred, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = [l for l in self.lines() if pred(l)]
+            if found:
+                return found
+            time.sleep(0.1)
+        return []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def events_of(lines, pid):
+    return [l for l in lines if l.get("kind") == "event" and l["proc"]["pid"] == pid]
