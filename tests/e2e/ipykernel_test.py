@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real Jupyter kernel under a real nbwardend: ipykernel started through
+jupyter_client's MultiKernelManager (as Jupyter Server does) with Debian's
+/usr/bin/python3, cells that read a file and run a subprocess. The daemon,
+on the bundled policies, must report the kernel as a target with its kernel
+id and Jupyter identity, and the cells' file and process events."""
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+from nbwtest import Daemon, require_root
+
+
+def run_cell(client, code, timeout=60):
+    """Executes code; returns (status, stdout text)."""
+    msg_id = client.execute(code)
+    out = []
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        t = msg["msg_type"]
+        if t == "stream":
+            out.append(msg["content"]["text"])
+        if t == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = client.get_shell_msg(timeout=timeout)
+    return reply["content"]["status"], "".join(out)
+
+
+class IpykernelTest(unittest.TestCase):
+    def setUp(self):
+        require_root(self)
+        self.assertEqual(sys.executable, "/usr/bin/python3",
+                         "run with Debian's python3 (it has ipykernel)")
+        from jupyter_client.multikernelmanager import MultiKernelManager
+        self.tmp = tempfile.mkdtemp(prefix="nbwk.")
+        self.data = os.path.join(self.tmp, "measurements.csv")
+        with open(self.data, "w") as f:
+            f.write("a,b\n1,2\n")
+        self.daemon = Daemon("--events")
+        self.mkm = MultiKernelManager(connection_dir=self.tmp)
+        env = dict(os.environ, JUPYTERHUB_USER="alice",
+                   JPY_SESSION_NAME="/home/alice/work/analysis.ipynb")
+        self.kernel_id = self.mkm.start_kernel(kernel_name="python3", env=env)
+        self.km = self.mkm.get_kernel(self.kernel_id)
+        self.client = self.km.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def tearDown(self):
+        if hasattr(self, "client"):
+            self.client.stop_channels()
+        if hasattr(self, "mkm"):
+            self.mkm.shutdown_all(now=True)
+        if hasattr(self, "daemon"):
+            self.daemon.stop()
+        if hasattr(self, "tmp"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_kernel_is_a_target_and_its_cells_are_observed(self):
+        status, out = run_cell(self.client, "print(open(%r).read().splitlines()[1])" % self.data)
+        self.assertEqual((status, out), ("ok", "1,2\n"))
+        status, out = run_cell(
+            self.client,
+            "import subprocess\n"
+            "print(subprocess.run(['/bin/echo', 'from-the-kernel'], capture_output=True,"
+            " text=True).stdout, end='')")
+        self.assertEqual((status, out), ("ok", "from-the-kernel\n"))
+
+        targets = self.daemon.wait_for(
+            lambda l: l.get("kind") == "target"
+            and l["target"].get("kernel_id") == self.kernel_id)
+        self.assertEqual(len(targets), 1, self.daemon.lines()[:3])
+        t = targets[0]
+        kernel_pid = self.km.provisioner.process.pid
+        self.assertEqual(t["proc"]["pid"], kernel_pid)
+        self.assertEqual(t["how"], "exec")
+        self.assertEqual(t["target"]["role"], "notebook-kernel")
+        self.assertEqual(t["target"]["selector"], "jupyter-ipykernel")
+        self.assertEqual(t["target"]["user"], "alice")
+        self.assertEqual(t["target"]["notebook_path"], "/home/alice/work/analysis.ipynb")
+        self.assertEqual(t["proc"]["exe"], os.path.realpath("/usr/bin/python3"))
+        self.assertIn("ipykernel_launcher", t["proc"]["argv"])
+
+        # Cell 1: the kernel read the CSV.
+        opens = self.daemon.wait_for(
+            lambda l: l.get("type") == "open" and l["open"]["path"] == self.data)
+        self.assertEqual(len(opens), 1)
+        o = opens[0]
+        self.assertEqual(o["proc"]["pid"], kernel_pid)
+        self.assertTrue(o["open"]["read"])
+        self.assertEqual(o["target"]["kernel_id"], self.kernel_id)
+        self.assertEqual(o["target"]["user"], "alice")
+        # Cell 2: the kernel forked, the child exec'd echo, and exited 0.
+        execs = self.daemon.wait_for(
+            lambda l: l.get("type") == "exec" and l["exec"].get("exe") == "/usr/bin/echo")
+        self.assertEqual(len(execs), 1)
+        e = execs[0]
+        self.assertEqual(e["exec"]["argv"], ["/bin/echo", "from-the-kernel"])
+        self.assertEqual(e["proc"]["ppid"], kernel_pid)
+        self.assertEqual(e["target"]["kernel_id"], self.kernel_id)
+        self.assertEqual(e["target"]["notebook_path"], "/home/alice/work/analysis.ipynb")
+        forks = [l for l in self.daemon.lines() if l.get("type") == "fork"
+                 and l["fork"]["child_pid"] == e["proc"]["pid"]]
+        self.assertEqual(len(forks), 1)
+        self.assertEqual(forks[0]["proc"]["pid"], kernel_pid)
+        exits = self.daemon.wait_for(
+            lambda l: l.get("type") == "exit" and l["proc"]["pid"] == e["proc"]["pid"])
+        self.assertEqual(exits[0]["exit"]["code"], 0)
+
+    def test_kernel_already_running_is_found_at_start_up(self):
+        self.daemon.stop()
+        self.daemon = Daemon("--events")
+        targets = self.daemon.wait_for(lambda l: l.get("kind") == "target")
+        self.assertEqual([t["target"].get("kernel_id") for t in targets], [self.kernel_id])
+        self.assertEqual(targets[0]["how"], "running")
+        self.assertEqual(targets[0]["target"]["user"], "alice")
+        status, _ = run_cell(self.client, "open(%r).read()" % self.data)
+        self.assertEqual(status, "ok")
+        self.assertTrue(self.daemon.wait_for(
+            lambda l: l.get("type") == "open" and l["open"]["path"] == self.data))
+
+
+if __name__ == "__main__":
+    unittest.main()
