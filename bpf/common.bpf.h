@@ -36,6 +36,30 @@ static __always_inline void nbw_count(__u32 which)
 		*c += 1;
 }
 
+static __always_inline bool nbw_is_tracked(__u32 tgid)
+{
+	__u32 word = tgid >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&tracked_bits, &word);
+
+	return bits && (*bits & (1ULL << (tgid & 63)));
+}
+
+/* Set or clear a tgid's bit; the state map is updated by the caller. Order:
+ * state before bit when tracking, bit before state when untracking, so a set
+ * bit always has a state. */
+static __always_inline void nbw_mark(__u32 tgid, bool on)
+{
+	__u32 word = tgid >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&tracked_bits, &word);
+
+	if (!bits)
+		return;
+	if (on)
+		__sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+	else
+		__sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
+}
+
 static __always_inline struct task_struct *nbw_task(void)
 {
 	return (struct task_struct *)bpf_get_current_task();
@@ -78,6 +102,26 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	return b;
 }
 
+/* Waking the reader for every event costs the traced process an irq_work
+ * and the reader a context switch per event (measured: most of the tracked
+ * overhead). Wake only when this record makes the backlog cross a batch
+ * size, or for an exec (a candidate awaits a decision). A reader that is
+ * behind is busy draining and needs no more wake-ups; the daemon also
+ * drains on a short timer, which bounds the latency of a lone event. */
+#define NBW_WAKEUP_BYTES (64 * 1024)
+
+static __always_inline __u64 nbw_wakeup_flags(__u16 kind, __u32 size)
+{
+	__u64 avail;
+
+	if (kind == NBW_EV_EXEC)
+		return BPF_RB_FORCE_WAKEUP;
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail < NBW_WAKEUP_BYTES && avail + size >= NBW_WAKEUP_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void nbw_submit(struct nbw_event_buf *b, __u32 used)
 {
 	__u32 size;
@@ -86,7 +130,7 @@ static __always_inline void nbw_submit(struct nbw_event_buf *b, __u32 used)
 		used = NBW_STR_AREA;
 	size = sizeof(struct nbw_event) + used;
 	b->ev.hdr.size = size;
-	if (bpf_ringbuf_output(&events, b, size, 0))
+	if (bpf_ringbuf_output(&events, b, size, nbw_wakeup_flags(b->ev.hdr.kind, size)))
 		nbw_count(NBW_CNT_RB_FULL);
 	else
 		nbw_count(NBW_CNT_EVENTS);
@@ -153,53 +197,75 @@ static __always_inline void nbw_put_bytes(struct nbw_event_buf *b, int slot, con
 struct nbw_walk {
 	struct nbw_path_buf *pb;
 	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
+	struct dentry *mnt_root; /* of the current mount: re-read only on a crossing */
 	struct mount *mnt;
 	struct dentry *pseudo; /* set when the path is one pseudo dentry */
 	__u32 pos;
 	__u32 done; /* 1: reached the root, 2: out of room */
 };
 
+/* d_parent and d_name sit side by side in struct dentry (true since 2.6);
+ * one read instead of two per component. CO-RE checks it at load time and
+ * falls back to two reads on a kernel where it is not so. */
+struct nbw_dentry_block {
+	struct dentry *parent;
+	__u32 hash;
+	__u32 len;
+	const unsigned char *name;
+};
+
+static __always_inline void nbw_read_dentry(struct dentry *d, struct nbw_dentry_block *blk)
+{
+	if (bpf_core_field_offset(struct dentry, d_name) ==
+	    bpf_core_field_offset(struct dentry, d_parent) + sizeof(void *)) {
+		bpf_probe_read_kernel(blk, sizeof(*blk),
+				      (void *)d + bpf_core_field_offset(struct dentry, d_parent));
+	} else {
+		struct qstr q = BPF_CORE_READ(d, d_name);
+
+		blk->parent = BPF_CORE_READ(d, d_parent);
+		blk->len = q.len;
+		blk->name = q.name;
+	}
+}
+
 static long nbw_walk_step(__u32 i, struct nbw_walk *w)
 {
 	/* locals first: CO-RE relocations must not reach into struct nbw_walk */
 	struct dentry *dentry = w->dentry;
-	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	struct qstr name;
+	struct nbw_dentry_block blk = {};
 	__u32 len, pos = w->pos;
 
-	if (dentry == mnt_root || dentry == parent) {
+	nbw_read_dentry(dentry, &blk);
+	if (dentry == w->mnt_root || dentry == blk.parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
-		if (dentry != mnt_root || mnt == mnt_parent || !mnt_parent) {
+		if (dentry != w->mnt_root || mnt == mnt_parent || !mnt_parent) {
 			/* The root of the namespace; or a pseudo dentry (memfd, nsfs,
 			 * anon inodes) that is its own parent: its name is the path,
 			 * as d_path() shows "/memfd:name". */
-			if (dentry != mnt_root && pos == NBW_STR_MAX - 1)
+			if (dentry != w->mnt_root && pos == NBW_STR_MAX - 1)
 				w->pseudo = dentry;
 			w->done = 1;
 			return 1;
 		}
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = mnt_parent;
-		w->vfsmnt = nbw_vfsmount(mnt_parent);
+		w->mnt_root = BPF_CORE_READ(nbw_vfsmount(mnt_parent), mnt_root);
 		return 0;
 	}
-	name = BPF_CORE_READ(dentry, d_name);
-	len = name.len & 255; /* NAME_MAX */
+	len = blk.len & 255; /* NAME_MAX */
 	if (len + 1 > pos || pos > NBW_STR_MAX - 1) {
 		w->done = 2;
 		return 1;
 	}
 	pos -= len;
-	bpf_probe_read_kernel(&w->pb->d[pos & NBW_STR_MASK], len, name.name);
+	bpf_probe_read_kernel(&w->pb->d[pos & NBW_STR_MASK], len, blk.name);
 	pos -= 1;
 	w->pb->d[pos & NBW_STR_MASK] = '/';
 	w->pos = pos;
-	w->dentry = parent;
+	w->dentry = blk.parent;
 	return 0;
 }
 
@@ -210,7 +276,7 @@ static __always_inline __u32 nbw_walk_path(struct nbw_path_buf *pb, struct dentr
 	struct nbw_walk w = {
 		.pb = pb,
 		.dentry = dentry,
-		.vfsmnt = vfsmnt,
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
 		.mnt = nbw_real_mount(vfsmnt),
 		.pos = NBW_STR_MAX - 1,
 	};
@@ -268,18 +334,28 @@ static __always_inline void nbw_put_file_path(struct nbw_event_buf *b, int slot,
 	nbw_put_path(b, slot, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), used);
 }
 
-/* The current task's open file at fd, or NULL. */
+/* The current task's open file at fd, or NULL. struct fdtable starts with
+ * max_fds and fd (CO-RE checked): one read for both. */
 static __always_inline struct file *nbw_fd_file(long fd)
 {
 	struct task_struct *task = nbw_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct {
+		unsigned int max_fds;
+		struct file **fd;
+	} head = {};
 	struct file *f = NULL;
 
-	if (fd < 0 || fd >= max || !fds)
+	if (bpf_core_field_offset(struct fdtable, max_fds) == 0 &&
+	    bpf_core_field_offset(struct fdtable, fd) == sizeof(void *)) {
+		bpf_probe_read_kernel(&head, sizeof(head), fdt);
+	} else {
+		head.max_fds = BPF_CORE_READ(fdt, max_fds);
+		head.fd = BPF_CORE_READ(fdt, fd);
+	}
+	if (fd < 0 || fd >= head.max_fds || !head.fd)
 		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &head.fd[fd]);
 	return f;
 }
 

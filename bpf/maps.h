@@ -14,8 +14,23 @@
 #define NBW_STR_AREA (4 * NBW_STR_MAX)
 #define NBW_PATH_BUF (2 * NBW_STR_MAX)
 
-/* tgid -> NBW_TRACK_*. The one lookup every syscall of every process pays.
- * Hash (not array): pids are sparse up to pid_max. 65536 processes under
+/* One bit per pid: is this tgid tracked? The one check every syscall of
+ * every process pays, so it must be the cheapest map there is: an array
+ * lookup the verifier inlines into a few instructions (a hash lookup is a
+ * helper call plus jhash, measured ~2x the cost here). Sized for
+ * PID_MAX_LIMIT (4M pids / 64 = 512 KiB). Mmapable so userspace sets and
+ * clears bits with atomic ops, racing the kernel's fork/exit safely. */
+#define NBW_PID_LIMIT (4 * 1024 * 1024)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NBW_PID_LIMIT / 64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracked_bits SEC(".maps");
+
+/* tgid -> NBW_TRACK_*: the state of each tracked process, looked up only
+ * once the bit says "tracked". Hash: pids are sparse. 65536 processes under
  * watch is far beyond a notebook host; a full map is counted (TRACKED_FULL). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

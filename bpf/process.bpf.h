@@ -15,7 +15,7 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	__u32 *st = bpf_map_lookup_elem(&tracked, &tgid);
+	__u32 *st = NULL;
 	__u32 state;
 	struct nbw_event_buf *b;
 	struct nbw_inflight *in;
@@ -27,6 +27,8 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 
 	if (tgid == nbw_self_tgid)
 		return 0;
+	if (nbw_is_tracked(tgid))
+		st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st) {
 		struct nbw_comm_key k = { .prefixlen = NBW_COMM_LEN * 8 };
 
@@ -38,6 +40,7 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 			nbw_count(NBW_CNT_TRACKED_FULL);
 			return 0;
 		}
+		nbw_mark(tgid, true);
 	} else {
 		state = *st;
 	}
@@ -83,13 +86,16 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	__u32 *st = bpf_map_lookup_elem(&tracked, &tgid);
+	__u32 *st;
 	__u32 child_tgid, state;
 	struct nbw_inflight *in;
 	struct nbw_event_buf *b;
 	__s32 nr = -1;
 	__u64 flags = 0;
 
+	if (!nbw_is_tracked(tgid))
+		return 0;
+	st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st)
 		return 0;
 	child_tgid = BPF_CORE_READ(child, tgid);
@@ -98,6 +104,8 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 	state = *st;
 	if (bpf_map_update_elem(&tracked, &child_tgid, &state, BPF_ANY))
 		nbw_count(NBW_CNT_TRACKED_FULL);
+	else
+		nbw_mark(child_tgid, true);
 
 	in = bpf_map_lookup_elem(&inflight, &id);
 	if (in) {
@@ -123,6 +131,8 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 	__u32 *st;
 	struct nbw_event_buf *b;
 
+	if (!nbw_is_tracked(tgid))
+		return 0;
 	bpf_map_delete_elem(&inflight, &id);
 	st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st || !nbw_group_dead(task))
@@ -134,6 +144,7 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 		b->ev.args[0] = BPF_CORE_READ(task, exit_code);
 		nbw_submit(b, 0);
 	}
+	nbw_mark(tgid, false);
 	bpf_map_delete_elem(&tracked, &tgid);
 	return 0;
 }

@@ -31,32 +31,74 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline bool nbw_tracked_now(void)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	return nbw_is_tracked(bpf_get_current_pid_tgid() >> 32);
+}
 
-	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+/* Every syscall the sensor pairs from enter to exit. Checked before
+ * anything else: most syscalls (read, write, futex, epoll...) stop here. */
+static __always_inline bool nbw_watched_syscall(long nr)
+{
+	switch (nr) {
+	case __NR_open:
+	case __NR_openat:
+	case __NR_openat2:
+	case __NR_creat:
+	case __NR_connect:
+	case __NR_bind:
+	case __NR_listen:
+	case __NR_accept:
+	case __NR_accept4:
+	case __NR_socket:
+	case __NR_dup2:
+	case __NR_dup3:
+	case __NR_kill:
+	case __NR_tkill:
+	case __NR_tgkill:
+	case __NR_rt_sigqueueinfo:
+	case __NR_rt_tgsigqueueinfo:
+	case __NR_pidfd_send_signal:
+	case __NR_clone:
+	case __NR_clone3:
+	case __NR_fork:
+	case __NR_vfork:
+	case __NR_execve:
+	case __NR_execveat:
+		return true;
+	}
+	return nbw_priv_blobs(nr) >= 0;
+}
+
+/* The six syscall arguments (x86_64: di si dx r10 r8 r9) in one read: r10
+ * through di are contiguous in struct pt_regs. */
+struct nbw_regs_block {
+	__u64 r10, r9, r8, ax, cx, dx, si, di;
+};
+
+static __always_inline void nbw_syscall_args(struct pt_regs *regs, __u64 a[6])
+{
+	struct nbw_regs_block blk = {};
+
+	bpf_probe_read_kernel(&blk, sizeof(blk), __builtin_preserve_access_index(&regs->r10));
+	a[0] = blk.di;
+	a[1] = blk.si;
+	a[2] = blk.dx;
+	a[3] = blk.r10;
+	a[4] = blk.r8;
+	a[5] = blk.r9;
 }
 
 SEC("raw_tp/sys_enter")
 int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct pt_regs *regs;
 	struct nbw_inflight in;
+	long nr = ctx->args[1];
 	__u64 a[6];
 	__u64 id;
-	long nr;
 	bool keep;
 
-	if (!nbw_tracked_now())
+	if (!nbw_watched_syscall(nr) || !nbw_tracked_now())
 		return 0;
-
-	nr = ctx->args[1];
-	regs = (struct pt_regs *)ctx->args[0];
-	a[0] = BPF_CORE_READ(regs, di);
-	a[1] = BPF_CORE_READ(regs, si);
-	a[2] = BPF_CORE_READ(regs, dx);
-	a[3] = BPF_CORE_READ(regs, r10);
-	a[4] = BPF_CORE_READ(regs, r8);
-	a[5] = BPF_CORE_READ(regs, r9);
+	nbw_syscall_args((struct pt_regs *)ctx->args[0], a);
 
 	__builtin_memset(&in, 0, sizeof(in));
 	in.nr = nr;
@@ -104,7 +146,7 @@ int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		break;
 	default:
 		__builtin_memcpy(in.args, a, sizeof(a));
-		keep = nbw_priv_blobs(nr) >= 0;
+		keep = true; /* nbw_watched_syscall() said so */
 		break;
 	}
 	if (!keep)
@@ -146,6 +188,8 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!nbw_tracked_now())
 		return 0;
+	if (!nbw_watched_syscall(BPF_CORE_READ((struct pt_regs *)ctx->args[0], orig_ax)))
+		return 0; /* nothing was kept at enter: skip the pairing lookup */
 	id = bpf_get_current_pid_tgid();
 	in = bpf_map_lookup_elem(&inflight, &id);
 	if (!in)

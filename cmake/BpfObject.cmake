@@ -38,7 +38,7 @@ function(bpf_skeleton name)
   set(skel ${NBW_BPF_GEN}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${NBW_BPF_ARCH}
+    COMMAND ${BPF_CLANG} -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_${NBW_BPF_ARCH}
             -I${NBW_BPF_GEN} -I${CMAKE_SOURCE_DIR}/bpf -idirafter ${NBW_ASM_INCLUDE}
             -c ${src} -o ${obj}
     DEPENDS ${src} ${NBW_BPF_GEN}/vmlinux.h ${ARG_DEPENDS}

@@ -34,7 +34,8 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets)
       targets_(std::move(targets)),
       table_(procfs_),
       signals_(io),
-      stats_timer_(io) {}
+      stats_timer_(io),
+      drain_timer_(io) {}
 
 Agent::~Agent() = default;
 
@@ -59,6 +60,7 @@ Status Agent::Start() {
   ArmPoll();
   ArmSignals();
   ArmStatsTimer();
+  ArmDrainTimer();
   spdlog::info("agent: watching; selectors={} comm_prefixes={} targets={}",
                targets_.selectors().size(), targets_.CommPrefixes().size(), table_.TargetCount());
   return Status::Ok();
@@ -72,6 +74,7 @@ void Agent::Stop() {
   boost::system::error_code ec;
   signals_.cancel(ec);
   stats_timer_.cancel();
+  drain_timer_.cancel();
   if (ring_fd_) ring_fd_->close(ec);
   sensor_.reset();  // detaches every program
   spdlog::info("agent: detached");
@@ -81,17 +84,28 @@ SensorCounters Agent::sensor_counters() const {
   return sensor_ ? sensor_->Counters() : SensorCounters{};
 }
 
+void Agent::Drain() {
+  int n = sensor_->Poll();
+  if (n < 0 && n != -EINTR) spdlog::error("sensor: ring buffer poll failed: {}", strerror(-n));
+  std::fflush(opts_.out);
+}
+
 void Agent::ArmPoll() {
   ring_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                        [this](const boost::system::error_code& ec) {
                          if (ec || stopping_) return;
-                         int n = sensor_->Poll();
-                         if (n < 0 && n != -EINTR) {
-                           spdlog::error("sensor: ring buffer poll failed: {}", strerror(-n));
-                         }
-                         std::fflush(opts_.out);
+                         Drain();
                          ArmPoll();
                        });
+}
+
+void Agent::ArmDrainTimer() {
+  drain_timer_.expires_after(opts_.drain_interval);
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    Drain();
+    ArmDrainTimer();
+  });
 }
 
 void Agent::ArmSignals() {
@@ -119,6 +133,9 @@ void Agent::ArmStatsTimer() {
     // events left in flight.
     const auto cutoff = std::chrono::steady_clock::now() - std::chrono::seconds(10);
     std::erase_if(recently_rejected_, [&](const auto& kv) { return kv.second < cutoff; });
+    if (size_t n = sensor_->SweepInflight(); n > 0) {
+      spdlog::debug("sensor: swept {} enter/exit entries of untracked threads", n);
+    }
     ReportStats(false);
     ArmStatsTimer();
   });
@@ -203,26 +220,36 @@ void Agent::WriteLine(const std::string& line) {
 
 void Agent::Emit(const Event& ev, const ProcessInfo* p) {
   if (!opts_.print_events) return;
-  WriteLine(DumpLine(EventToJson(ev, p, host_)));
+  line_.clear();
+  RenderEvent(ev, p, host_, line_);
+  WriteLine(line_);
   counters_.events_emitted++;
 }
 
 void Agent::EmitTarget(const ProcessInfo& p, std::string_view how) {
   spdlog::info("agent: target pid={} role={} selector={} kernel_id={} user={} exe={}", p.tgid,
                p.role, p.selector, p.jupyter.kernel_id, p.jupyter.user, p.exe);
-  nlohmann::json j;
-  j["kind"] = "target";
-  j["schema"] = "nbwarden.target/v1";
-  j["time"] = FormatTime(p.start_ns);
-  j["host"] = host_;
-  j["how"] = how;  // "exec", "running" (found at start-up), "track-pid"
-  j["proc"] = {{"pid", p.tgid}, {"ppid", p.ppid}, {"uid", p.uid}, {"comm", p.comm},
-               {"exe", p.exe}, {"argv", p.argv}, {"cwd", p.cwd}};
-  nlohmann::json anc = nlohmann::json::array();
-  for (const auto& a : table_.Ancestry(p.tgid)) anc.push_back({{"pid", a.pid}, {"exe", a.exe}});
-  j["proc"]["ancestry"] = std::move(anc);
-  j["target"] = TargetJson(p);
-  WriteLine(DumpLine(j));
+  std::string line;
+  JsonWriter j(line);
+  j.BeginObject();
+  j.Field("kind", "target").Field("schema", "nbwarden.target/v1");
+  j.Field("time", FormatTime(p.start_ns)).Field("host", host_);
+  j.Field("how", how);  // "exec", "running" (found at start-up), "track-pid"
+  j.Key("proc").BeginObject();
+  j.Field("pid", p.tgid).Field("ppid", p.ppid).Field("uid", p.uid).Field("comm", p.comm);
+  j.Field("exe", p.exe);
+  j.Key("argv").BeginArray();
+  for (const auto& a : p.argv) j.String(a);
+  j.EndArray();
+  j.Field("cwd", p.cwd);
+  j.Key("ancestry").BeginArray();
+  for (const auto& a : table_.Ancestry(p.tgid)) {
+    j.BeginObject().Field("pid", a.pid).Field("exe", a.exe).EndObject();
+  }
+  j.EndArray().EndObject();
+  WriteTarget(j.Key("target"), p);
+  j.EndObject();
+  WriteLine(line);
   std::fflush(opts_.out);
 }
 

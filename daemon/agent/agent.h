@@ -33,6 +33,9 @@ struct AgentOptions {
   std::vector<uint32_t> track_pids;
   std::string status_path = "/run/nbwarden/status.json";  // empty: none
   std::chrono::milliseconds stats_interval{5000};
+  // The kernel wakes the daemon only per batch (bpf/common.bpf.h); this
+  // bounds how long a lone event can wait in the ring.
+  std::chrono::milliseconds drain_interval{20};
   SensorOptions sensor;
   std::FILE* out = stdout;  // JSON lines: targets, events (and alerts later)
 };
@@ -66,6 +69,8 @@ class Agent {
   void ArmPoll();
   void ArmSignals();
   void ArmStatsTimer();
+  void ArmDrainTimer();
+  void Drain();
   void HandleEvent(Event&& ev);
   void HandleCandidateExec(const Event& ev);
   void MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce);
@@ -87,7 +92,9 @@ class Agent {
   std::optional<boost::asio::posix::stream_descriptor> ring_fd_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stats_timer_;
+  boost::asio::steady_timer drain_timer_;
   AgentCounters counters_;
+  std::string line_;  // reused for every event line
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
   uint64_t last_reported_drops_ = 0;
   std::chrono::steady_clock::time_point started_;

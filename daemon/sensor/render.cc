@@ -13,62 +13,59 @@
 
 #include <fmt/format.h>
 
+#include "common/json_writer.h"
 #include "sensor/sockaddr.h"
 
 namespace nbw {
 namespace {
-
-using nlohmann::json;
 
 struct Flag {
   uint64_t bit;
   const char* name;
 };
 
-json FlagList(uint64_t v, std::initializer_list<Flag> table) {
-  json out = json::array();
+void FlagList(JsonWriter& w, uint64_t v, std::initializer_list<Flag> table) {
+  w.BeginArray();
   for (const auto& f : table) {
     if (f.bit && (v & f.bit) == f.bit) {
-      out.push_back(f.name);
+      w.String(f.name);
       v &= ~f.bit;
     }
   }
-  if (v) out.push_back(fmt::format("{:#x}", v));
-  return out;
+  if (v) w.String(fmt::format("{:#x}", v));
+  w.EndArray();
 }
 
-json NamespaceFlags(uint64_t v) {
-  return FlagList(v, {{CLONE_NEWNS, "mnt"},
-                      {CLONE_NEWUTS, "uts"},
-                      {CLONE_NEWIPC, "ipc"},
-                      {CLONE_NEWUSER, "user"},
-                      {CLONE_NEWPID, "pid"},
-                      {CLONE_NEWNET, "net"},
-                      {CLONE_NEWCGROUP, "cgroup"},
-                      {0x80 /* CLONE_NEWTIME */, "time"}});
+void NamespaceFlags(JsonWriter& w, uint64_t v) {
+  FlagList(w, v,
+           {{CLONE_NEWNS, "mnt"},
+            {CLONE_NEWUTS, "uts"},
+            {CLONE_NEWIPC, "ipc"},
+            {CLONE_NEWUSER, "user"},
+            {CLONE_NEWPID, "pid"},
+            {CLONE_NEWNET, "net"},
+            {CLONE_NEWCGROUP, "cgroup"},
+            {0x80 /* CLONE_NEWTIME */, "time"}});
 }
 
-json CloneNsFlags(uint64_t v) {
-  // Only the namespace bits matter to a detector; the rest are plumbing.
-  constexpr uint64_t kNs = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                           CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
-  return NamespaceFlags(v & kNs);
-}
+// Only the namespace bits of clone flags matter to a detector.
+constexpr uint64_t kCloneNsBits = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                                  CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
-json OpenFlags(uint64_t f) {
-  json out = json::array();
+void OpenFlags(JsonWriter& w, uint64_t f) {
+  w.BeginArray();
   switch (f & O_ACCMODE) {
-    case O_RDONLY: out.push_back("O_RDONLY"); break;
-    case O_WRONLY: out.push_back("O_WRONLY"); break;
-    default: out.push_back("O_RDWR"); break;
+    case O_RDONLY: w.String("O_RDONLY"); break;
+    case O_WRONLY: w.String("O_WRONLY"); break;
+    default: w.String("O_RDWR"); break;
   }
   for (const auto& [bit, name] : std::initializer_list<std::pair<uint64_t, const char*>>{
            {O_CREAT, "O_CREAT"}, {O_EXCL, "O_EXCL"}, {O_TRUNC, "O_TRUNC"},
            {O_APPEND, "O_APPEND"}, {O_DIRECTORY, "O_DIRECTORY"}, {O_NOFOLLOW, "O_NOFOLLOW"},
            {O_CLOEXEC, "O_CLOEXEC"}, {O_PATH, "O_PATH"}, {__O_TMPFILE, "O_TMPFILE"}}) {
-    if (f & bit) out.push_back(name);
+    if (f & bit) w.String(name);
   }
-  return out;
+  w.EndArray();
 }
 
 const char* SockTypeName(uint64_t t) {
@@ -124,77 +121,78 @@ T BlobField(const std::string& blob, size_t off) {
 
 // Field names for the generic privilege/escape syscall events; the blobs per
 // syscall are listed in bpf/priv.bpf.h (nbw_priv_blobs).
-void DescribeSyscall(const Event& ev, json& o) {
+void DescribeSyscall(const Event& ev, JsonWriter& o) {
   const auto& a = ev.args;
-  auto s = [&](int i) { return ev.str[i]; };
+  auto s = [&](int i) -> const std::string& { return ev.str[i]; };
   auto sint = [](uint64_t v) { return static_cast<int32_t>(v); };
   switch (ev.syscall) {
     case SYS_ptrace:
-      o["request"] = PtraceRequest(a[0]);
-      o["target_pid"] = sint(a[1]);
+      o.Field("request", PtraceRequest(a[0])).Field("target_pid", sint(a[1]));
       break;
     case SYS_mount:
-      o["source"] = s(0), o["target"] = s(1), o["fstype"] = s(2), o["flags"] = a[3];
+      o.Field("source", s(0)).Field("target", s(1)).Field("fstype", s(2)).Field("flags", a[3]);
       break;
-    case SYS_umount2: o["target"] = s(0), o["flags"] = a[1]; break;
-    case SYS_fsopen: o["fstype"] = s(0); break;
-    case SYS_fsconfig: o["fd"] = sint(a[0]), o["cmd"] = a[1], o["key"] = s(0); break;
-    case SYS_fsmount: o["fd"] = sint(a[0]), o["flags"] = a[1]; break;
+    case SYS_umount2: o.Field("target", s(0)).Field("flags", a[1]); break;
+    case SYS_fsopen: o.Field("fstype", s(0)); break;
+    case SYS_fsconfig: o.Field("fd", sint(a[0])).Field("cmd", a[1]).Field("key", s(0)); break;
+    case SYS_fsmount: o.Field("fd", sint(a[0])).Field("flags", a[1]); break;
     case SYS_move_mount:
-      o["from_path"] = s(0), o["to_path"] = s(1), o["flags"] = a[4];
+      o.Field("from_path", s(0)).Field("to_path", s(1)).Field("flags", a[4]);
       break;
-    case SYS_open_tree: o["path"] = s(0), o["flags"] = a[2]; break;
-    case SYS_mount_setattr: o["path"] = s(0), o["flags"] = a[2]; break;
+    case SYS_open_tree: o.Field("path", s(0)).Field("flags", a[2]); break;
+    case SYS_mount_setattr: o.Field("path", s(0)).Field("flags", a[2]); break;
     case SYS_unshare:
-      o["flags"] = a[0], o["namespaces"] = NamespaceFlags(a[0]);
+      o.Field("flags", a[0]).Key("namespaces");
+      NamespaceFlags(o, a[0]);
       break;
     case SYS_setns:
-      o["fd"] = sint(a[0]), o["nstype"] = a[1], o["namespaces"] = NamespaceFlags(a[1]);
-      o["ns_inode"] = a[5];  // nsfs files are named by inode (as in /proc/PID/ns/*)
-      if (s(0) != "/") o["ns_path"] = s(0);
+      o.Field("fd", sint(a[0])).Field("nstype", a[1]).Key("namespaces");
+      NamespaceFlags(o, a[1]);
+      o.Field("ns_inode", a[5]);  // nsfs files are named by inode (/proc/PID/ns/*)
+      if (s(0) != "/") o.Field("ns_path", s(0));
       break;
-    case SYS_init_module: o["length"] = a[1], o["params"] = s(1); break;
-    case SYS_finit_module: o["path"] = s(0), o["flags"] = a[2]; break;
-    case SYS_delete_module: o["module"] = s(0), o["flags"] = a[1]; break;
-    case SYS_kexec_load: o["flags"] = a[3]; break;
-    case SYS_kexec_file_load: o["path"] = s(0), o["flags"] = a[4]; break;
-    case SYS_bpf: o["cmd"] = BpfCmd(a[0]); break;
+    case SYS_init_module: o.Field("length", a[1]).Field("params", s(1)); break;
+    case SYS_finit_module: o.Field("path", s(0)).Field("flags", a[2]); break;
+    case SYS_delete_module: o.Field("module", s(0)).Field("flags", a[1]); break;
+    case SYS_kexec_load: o.Field("flags", a[3]); break;
+    case SYS_kexec_file_load: o.Field("path", s(0)).Field("flags", a[4]); break;
+    case SYS_bpf: o.Field("cmd", BpfCmd(a[0])); break;
     case SYS_perf_event_open:
-      o["type"] = BlobField<uint32_t>(s(0), 0), o["config"] = BlobField<uint64_t>(s(0), 8);
-      o["target_pid"] = sint(a[1]), o["cpu"] = sint(a[2]);
+      o.Field("type", BlobField<uint32_t>(s(0), 0)).Field("config", BlobField<uint64_t>(s(0), 8));
+      o.Field("target_pid", sint(a[1])).Field("cpu", sint(a[2]));
       break;
-    case SYS_memfd_create: o["name"] = s(0), o["flags"] = a[1]; break;
-    case SYS_setuid: o["uid"] = sint(a[0]); break;
-    case SYS_setgid: o["gid"] = sint(a[0]); break;
-    case SYS_setfsuid: o["fsuid"] = sint(a[0]); break;
-    case SYS_setfsgid: o["fsgid"] = sint(a[0]); break;
-    case SYS_setreuid: o["ruid"] = sint(a[0]), o["euid"] = sint(a[1]); break;
-    case SYS_setregid: o["rgid"] = sint(a[0]), o["egid"] = sint(a[1]); break;
+    case SYS_memfd_create: o.Field("name", s(0)).Field("flags", a[1]); break;
+    case SYS_setuid: o.Field("uid", sint(a[0])); break;
+    case SYS_setgid: o.Field("gid", sint(a[0])); break;
+    case SYS_setfsuid: o.Field("fsuid", sint(a[0])); break;
+    case SYS_setfsgid: o.Field("fsgid", sint(a[0])); break;
+    case SYS_setreuid: o.Field("ruid", sint(a[0])).Field("euid", sint(a[1])); break;
+    case SYS_setregid: o.Field("rgid", sint(a[0])).Field("egid", sint(a[1])); break;
     case SYS_setresuid:
-      o["ruid"] = sint(a[0]), o["euid"] = sint(a[1]), o["suid"] = sint(a[2]);
+      o.Field("ruid", sint(a[0])).Field("euid", sint(a[1])).Field("suid", sint(a[2]));
       break;
     case SYS_setresgid:
-      o["rgid"] = sint(a[0]), o["egid"] = sint(a[1]), o["sgid"] = sint(a[2]);
+      o.Field("rgid", sint(a[0])).Field("egid", sint(a[1])).Field("sgid", sint(a[2]));
       break;
     case SYS_capset:
       // struct __user_cap_data_struct[0]: effective, permitted, inheritable
-      o["effective"] = BlobField<uint32_t>(s(0), 0);
-      o["permitted"] = BlobField<uint32_t>(s(0), 4);
-      o["inheritable"] = BlobField<uint32_t>(s(0), 8);
+      o.Field("effective", BlobField<uint32_t>(s(0), 0));
+      o.Field("permitted", BlobField<uint32_t>(s(0), 4));
+      o.Field("inheritable", BlobField<uint32_t>(s(0), 8));
       break;
-    case SYS_chroot: o["path"] = s(0); break;
-    case SYS_pivot_root: o["new_root"] = s(0), o["put_old"] = s(1); break;
+    case SYS_chroot: o.Field("path", s(0)); break;
+    case SYS_pivot_root: o.Field("new_root", s(0)).Field("put_old", s(1)); break;
     case SYS_io_uring_setup:
-      o["entries"] = a[0], o["flags"] = BlobField<uint32_t>(s(0), 8);
+      o.Field("entries", a[0]).Field("flags", BlobField<uint32_t>(s(0), 8));
       break;
-    case SYS_keyctl: o["operation"] = a[0]; break;
+    case SYS_keyctl: o.Field("operation", a[0]); break;
     case SYS_add_key:
     case SYS_request_key:
-      o["key_type"] = s(0), o["description"] = s(1);
+      o.Field("key_type", s(0)).Field("description", s(1));
       break;
-    case SYS_userfaultfd: o["flags"] = a[0]; break;
-    case SYS_process_vm_writev: o["target_pid"] = sint(a[0]); break;
-    case SYS_open_by_handle_at: o["mount_path"] = s(0), o["flags"] = a[2]; break;
+    case SYS_userfaultfd: o.Field("flags", a[0]); break;
+    case SYS_process_vm_writev: o.Field("target_pid", sint(a[0])); break;
+    case SYS_open_by_handle_at: o.Field("mount_path", s(0)).Field("flags", a[2]); break;
     default: break;
   }
 }
@@ -243,140 +241,149 @@ std::string ErrnoName(int err) {
   return n ? n : std::to_string(err);
 }
 
-json TargetJson(const ProcessInfo& p) {
-  json t;
-  t["role"] = p.role;
-  t["selector"] = p.selector;
-  t["root_pid"] = p.target_root;
-  if (!p.jupyter.kernel_id.empty()) t["kernel_id"] = p.jupyter.kernel_id;
-  if (!p.jupyter.user.empty()) t["user"] = p.jupyter.user;
-  if (!p.jupyter.notebook_path.empty()) t["notebook_path"] = p.jupyter.notebook_path;
-  if (!p.container_id.empty()) t["container_id"] = p.container_id;
-  return t;
+void WriteTarget(JsonWriter& t, const ProcessInfo& p) {
+  t.BeginObject();
+  t.Field("role", p.role).Field("selector", p.selector).Field("root_pid", p.target_root);
+  if (!p.jupyter.kernel_id.empty()) t.Field("kernel_id", p.jupyter.kernel_id);
+  if (!p.jupyter.user.empty()) t.Field("user", p.jupyter.user);
+  if (!p.jupyter.notebook_path.empty()) t.Field("notebook_path", p.jupyter.notebook_path);
+  if (!p.container_id.empty()) t.Field("container_id", p.container_id);
+  t.EndObject();
 }
 
-json EventToJson(const Event& ev, const ProcessInfo* proc, std::string_view host) {
-  json j;
-  j["kind"] = "event";
-  j["schema"] = "nbwarden.event/v1";
-  j["type"] = EventKindName(ev.kind);
-  j["time"] = FormatTime(ev.realtime_ns);
-  j["time_ns"] = ev.realtime_ns;
-  j["host"] = host;
-  json& p = j["proc"];
-  p["pid"] = ev.tgid;
-  p["tid"] = ev.pid;
-  p["ppid"] = ev.ppid;
-  p["uid"] = ev.uid;
-  p["euid"] = ev.euid;
-  p["comm"] = ev.comm;
-  if (proc && !proc->exe.empty()) p["exe"] = proc->exe;
-  p["ns"] = {{"mnt", ev.mnt_ns}, {"pid", ev.pid_ns}, {"net", ev.net_ns}};
-  if (proc && proc->state == TrackState::kTarget) j["target"] = TargetJson(*proc);
+void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host,
+                 std::string& out) {
+  JsonWriter j(out);
+  j.BeginObject();
+  j.Field("kind", "event").Field("schema", "nbwarden.event/v1");
+  j.Field("type", EventKindName(ev.kind));
+  j.Field("time", FormatTime(ev.realtime_ns)).Field("time_ns", ev.realtime_ns);
+  j.Field("host", host);
+  j.Key("proc").BeginObject();
+  j.Field("pid", ev.tgid).Field("tid", ev.pid).Field("ppid", ev.ppid);
+  j.Field("uid", ev.uid).Field("euid", ev.euid).Field("comm", ev.comm);
+  if (proc && !proc->exe.empty()) j.Field("exe", proc->exe);
+  j.Key("ns").BeginObject();
+  j.Field("mnt", ev.mnt_ns).Field("pid", ev.pid_ns).Field("net", ev.net_ns);
+  j.EndObject().EndObject();
+  if (proc && proc->state == TrackState::kTarget) WriteTarget(j.Key("target"), *proc);
   if (ev.syscall >= 0) {
     std::string_view name = SyscallName(ev.syscall);
-    j["syscall"] = name.empty() ? std::to_string(ev.syscall) : std::string(name);
-    j["ret"] = ev.ret;
-    if (ev.ret < 0 && ev.ret > -4096) j["errno"] = ErrnoName(static_cast<int>(-ev.ret));
+    if (name.empty()) {
+      j.Field("syscall", std::to_string(ev.syscall));
+    } else {
+      j.Field("syscall", name);
+    }
+    j.Field("ret", ev.ret);
+    if (ev.ret < 0 && ev.ret > -4096) j.Field("errno", ErrnoName(static_cast<int>(-ev.ret)));
   }
-  if (ev.truncated()) j["truncated"] = true;
+  if (ev.truncated()) j.Field("truncated", true);
 
   const auto& a = ev.args;
   switch (ev.kind) {
     case EventKind::kExec: {
-      json& e = j["exec"];
+      j.Key("exec").BeginObject();
       if (ev.flags & NBW_F_PATH_RAW) {
-        e["path"] = JoinPath(ev.str[1], ev.str[0]);
-        e["path_as_given"] = ev.str[0];
+        j.Field("path", JoinPath(ev.str[1], ev.str[0])).Field("path_as_given", ev.str[0]);
       } else {
-        e["exe"] = ev.str[0];
-        json argv = json::array();
-        for (auto& s : SplitNul(ev.str[1])) argv.push_back(std::move(s));
-        e["argv"] = std::move(argv);
-        e["argc"] = a[0];
-        e["argv_truncated"] = a[1] > ev.str[1].size();
-        e["cwd"] = ev.str[2];
+        j.Field("exe", ev.str[0]);
+        j.Key("argv").BeginArray();
+        for (const auto& s : SplitNul(ev.str[1])) j.String(s);
+        j.EndArray();
+        j.Field("argc", a[0]).Field("argv_truncated", a[1] > ev.str[1].size());
+        j.Field("cwd", ev.str[2]);
       }
-      e["fileless"] = (ev.flags & NBW_F_FILELESS) != 0;
-      if (ev.syscall == SYS_execveat) e["execveat_flags"] = a[2];
+      j.Field("fileless", (ev.flags & NBW_F_FILELESS) != 0);
+      if (ev.syscall == SYS_execveat) j.Field("execveat_flags", a[2]);
+      j.EndObject();
       break;
     }
     case EventKind::kFork:
-      j["fork"] = {{"child_pid", a[0]}, {"clone_flags", a[1]},
-                   {"namespaces", CloneNsFlags(a[1])}};
+      j.Key("fork").BeginObject().Field("child_pid", a[0]).Field("clone_flags", a[1]);
+      NamespaceFlags(j.Key("namespaces"), a[1] & kCloneNsBits);
+      j.EndObject();
       break;
     case EventKind::kExit: {
       const int code = static_cast<int>(a[0]);
-      json& e = j["exit"];
+      j.Key("exit").BeginObject();
       if (code & 0x7f) {
-        e["signal"] = SignalName(code & 0x7f);
-        e["core_dumped"] = (code & 0x80) != 0;
+        j.Field("signal", SignalName(code & 0x7f)).Field("core_dumped", (code & 0x80) != 0);
       } else {
-        e["code"] = (code >> 8) & 0xff;
+        j.Field("code", (code >> 8) & 0xff);
       }
+      j.EndObject();
       break;
     }
     case EventKind::kOpen: {
-      json& o = j["open"];
       const bool raw = ev.flags & NBW_F_PATH_RAW;
-      o["path"] = raw ? JoinPath(ev.str[1], ev.str[0]) : ev.str[0];
-      o["resolved"] = !raw;  // true: the kernel's path of the opened file
-      if (raw) o["path_as_given"] = ev.str[0];
-      o["flags"] = OpenFlags(a[0]);
-      o["flags_raw"] = a[0];
+      j.Key("open").BeginObject();
+      if (raw) {
+        j.Field("path", JoinPath(ev.str[1], ev.str[0]));
+      } else {
+        j.Field("path", ev.str[0]);
+      }
+      j.Field("resolved", !raw);  // true: the kernel's path of the opened file
+      if (raw) j.Field("path_as_given", ev.str[0]);
+      OpenFlags(j.Key("flags"), a[0]);
+      j.Field("flags_raw", a[0]);
       const uint64_t acc = a[0] & O_ACCMODE;
-      o["read"] = acc == O_RDONLY || acc == O_RDWR;
-      o["write"] = acc == O_WRONLY || acc == O_RDWR;
-      o["create"] = (a[0] & O_CREAT) != 0;
-      o["truncate"] = (a[0] & O_TRUNC) != 0;
-      if (a[0] & O_CREAT) o["mode"] = a[1];
+      j.Field("read", acc == O_RDONLY || acc == O_RDWR);
+      j.Field("write", acc == O_WRONLY || acc == O_RDWR);
+      j.Field("create", (a[0] & O_CREAT) != 0).Field("truncate", (a[0] & O_TRUNC) != 0);
+      if (a[0] & O_CREAT) j.Field("mode", a[1]);
+      j.EndObject();
       break;
     }
     case EventKind::kNet: {
-      json& n = j["net"];
+      j.Key("net").BeginObject();
       std::string_view op = SyscallName(ev.syscall);
-      n["op"] = op == "accept4" ? "accept" : op;
-      n["fd"] = static_cast<int32_t>(a[0]);
-      n["family"] = FamilyName(static_cast<int>(a[1]));
-      n["socket_type"] = SockTypeName(a[2]);
+      j.Field("op", op == "accept4" ? std::string_view("accept") : op);
+      j.Field("fd", static_cast<int32_t>(a[0]));
+      j.Field("family", FamilyName(static_cast<int>(a[1])));
+      j.Field("socket_type", SockTypeName(a[2]));
       if (ev.present[0]) {
         if (auto sa = ParseSockAddr(ev.str[0])) {
-          n["addr_family"] = FamilyName(sa->family);
+          j.Field("addr_family", FamilyName(sa->family));
           if (sa->family == AF_UNIX) {
-            n["path"] = sa->address;
+            j.Field("path", sa->address);
           } else {
-            n["address"] = sa->address;
-            n["port"] = sa->port;
+            j.Field("address", sa->address).Field("port", uint32_t{sa->port});
           }
         }
       }
-      if (ev.syscall == SYS_listen) n["backlog"] = static_cast<int32_t>(a[3]);
+      if (ev.syscall == SYS_listen) j.Field("backlog", static_cast<int32_t>(a[3]));
+      j.EndObject();
       break;
     }
     case EventKind::kSocket:
-      j["socket"] = {{"family", FamilyName(static_cast<int>(a[0]))},
-                     {"type", SockTypeName(a[1])},
-                     {"protocol", a[2]}};
+      j.Key("socket").BeginObject();
+      j.Field("family", FamilyName(static_cast<int>(a[0]))).Field("type", SockTypeName(a[1]));
+      j.Field("protocol", a[2]).EndObject();
       break;
     case EventKind::kDup:
-      j["dup"] = {{"oldfd", static_cast<int32_t>(a[0])},
-                  {"newfd", static_cast<int32_t>(a[1])},
-                  {"socket_family", FamilyName(static_cast<int>(a[2]))}};
+      j.Key("dup").BeginObject();
+      j.Field("oldfd", static_cast<int32_t>(a[0])).Field("newfd", static_cast<int32_t>(a[1]));
+      j.Field("socket_family", FamilyName(static_cast<int>(a[2]))).EndObject();
       break;
     case EventKind::kSyscall:
-      DescribeSyscall(ev, j["args"]);
+      j.Key("args").BeginObject();
+      DescribeSyscall(ev, j);
+      j.EndObject();
       break;
     case EventKind::kSignal:
-      j["signal"] = {{"target_pid", static_cast<int32_t>(a[0])},
-                     {"signal", SignalName(static_cast<int>(a[1]))},
-                     {"signo", a[1]}};
+      j.Key("signal").BeginObject();
+      j.Field("target_pid", static_cast<int32_t>(a[0]));
+      j.Field("signal", SignalName(static_cast<int>(a[1]))).Field("signo", a[1]);
+      j.EndObject();
       break;
   }
-  return j;
+  j.EndObject();
 }
 
-std::string DumpLine(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+nlohmann::json EventToJson(const Event& ev, const ProcessInfo* proc, std::string_view host) {
+  std::string line;
+  RenderEvent(ev, proc, host, line);
+  return nlohmann::json::parse(line);
 }
 
 }  // namespace nbw

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_writer.h"
 #include "process/process_table.h"
 #include "sensor/event.h"
 
@@ -17,13 +18,16 @@ namespace nbw {
 std::string_view SyscallName(int nr);
 // RFC 3339 with nanoseconds, UTC.
 std::string FormatTime(uint64_t realtime_ns);
-// Names of the bits set in flags, from a table; unknown bits as hex.
+// "ENOENT" for 2; the number if unknown.
 std::string ErrnoName(int err);
 
-// `proc` may be null (process unknown to the table).
+// Appends the event as one JSON line (no newline) to `out`. `proc` may be
+// null (process unknown to the table). Invalid UTF-8 becomes U+FFFD.
+void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host,
+                 std::string& out);
+// The "target" object: role, selector, Jupyter identity, container.
+void WriteTarget(JsonWriter& w, const ProcessInfo& p);
+// RenderEvent parsed back: for tests and tools, not the hot path.
 nlohmann::json EventToJson(const Event& ev, const ProcessInfo* proc, std::string_view host);
-nlohmann::json TargetJson(const ProcessInfo& p);
-// One line, no trailing newline; invalid UTF-8 replaced, never thrown on.
-std::string DumpLine(const nlohmann::json& j);
 
 }  // namespace nbw

@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -57,6 +58,7 @@ Status LibbpfError(std::string_view what, int err) {
 }  // namespace
 
 void Sensor::SkelDeleter::operator()(sensor_bpf* s) const { sensor_bpf__destroy(s); }
+void Sensor::BitsUnmapper::operator()(uint64_t* p) const { munmap(p, len); }
 void Sensor::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 
 Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn on_event) {
@@ -90,6 +92,15 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
   if (int err = sensor_bpf__attach(s->skel_.get()); err) {
     return LibbpfError("attaching BPF programs", err);
   }
+  {
+    const struct bpf_map* m = s->skel_->maps.tracked_bits;
+    s->bits_words_ = bpf_map__max_entries(m);
+    const size_t len = s->bits_words_ * sizeof(uint64_t);
+    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+    if (p == MAP_FAILED) return Status::FromErrno("mapping tracked_bits", errno);
+    s->bits_ = std::unique_ptr<uint64_t, BitsUnmapper>(static_cast<uint64_t*>(p),
+                                                       BitsUnmapper{len});
+  }
   s->ring_.reset(ring_buffer__new(bpf_map__fd(s->skel_->maps.events), &Sensor::OnRecord,
                                   s.get(), nullptr));
   if (!s->ring_) return LibbpfError("creating ring buffer", errno);
@@ -122,18 +133,44 @@ int Sensor::OnRecord(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+// Same protocol as the kernel (bpf/common.bpf.h: nbw_mark): state before bit
+// when tracking, bit before state when untracking; bits change atomically
+// because the kernel flips bits of the same word at fork and exit.
 Status Sensor::Track(uint32_t tgid, KernelTrack state, bool only_if_present) {
+  if (tgid / 64 >= bits_words_) return Status::Error("tracking", fmt::format("pid {} out of range", tgid));
   uint32_t v = static_cast<uint32_t>(state);
   int err = bpf_map__update_elem(skel_->maps.tracked, &tgid, sizeof tgid, &v, sizeof v,
                                  only_if_present ? BPF_EXIST : BPF_ANY);
   if (err) return Status::FromErrno(fmt::format("tracking pid {}", tgid), err);
+  __atomic_fetch_or(&bits_.get()[tgid / 64], uint64_t{1} << (tgid % 64), __ATOMIC_SEQ_CST);
   return Status::Ok();
 }
 
 Status Sensor::Untrack(uint32_t tgid) {
+  if (tgid / 64 >= bits_words_) return Status::Ok();
+  __atomic_fetch_and(&bits_.get()[tgid / 64], ~(uint64_t{1} << (tgid % 64)), __ATOMIC_SEQ_CST);
   int err = bpf_map__delete_elem(skel_->maps.tracked, &tgid, sizeof tgid, 0);
   if (err && err != -ENOENT) return Status::FromErrno(fmt::format("untracking pid {}", tgid), err);
   return Status::Ok();
+}
+
+bool Sensor::IsTracked(uint32_t tgid) const {
+  if (tgid / 64 >= bits_words_) return false;
+  return __atomic_load_n(&bits_.get()[tgid / 64], __ATOMIC_RELAXED) & (uint64_t{1} << (tgid % 64));
+}
+
+size_t Sensor::SweepInflight() {
+  const struct bpf_map* m = skel_->maps.inflight;
+  std::vector<uint64_t> stale;
+  uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(m, prev, &next, sizeof next) == 0) {
+    if (!IsTracked(static_cast<uint32_t>(next >> 32))) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (uint64_t k : stale) bpf_map__delete_elem(m, &k, sizeof k, 0);
+  return stale.size();
 }
 
 Status Sensor::AddCandidateComm(std::string_view prefix) {

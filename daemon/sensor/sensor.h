@@ -55,6 +55,10 @@ class Sensor {
   Status Track(uint32_t tgid, KernelTrack state, bool only_if_present = false);
   Status Untrack(uint32_t tgid);
   Status AddCandidateComm(std::string_view prefix);  // trailing '$' = exact
+  bool IsTracked(uint32_t tgid) const;
+  // Deletes enter/exit pairing entries of threads no longer tracked (left
+  // behind when a process is untracked mid-syscall). Returns how many.
+  size_t SweepInflight();
   SensorCounters Counters() const;
   // CLOCK_REALTIME - CLOCK_BOOTTIME; refreshed by RefreshClock().
   int64_t realtime_offset_ns() const { return realtime_offset_ns_; }
@@ -70,6 +74,10 @@ class Sensor {
   EventFn on_event_;
   std::unique_ptr<sensor_bpf, SkelDeleter> skel_;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  // The kernel's tracked_bits array, mmapped: one bit per pid.
+  struct BitsUnmapper { size_t len; void operator()(uint64_t* p) const; };
+  std::unique_ptr<uint64_t, BitsUnmapper> bits_{nullptr, BitsUnmapper{0}};
+  size_t bits_words_ = 0;
   int64_t realtime_offset_ns_ = 0;
   uint64_t decode_errors_ = 0;
   uint64_t decode_errors_logged_ = 0;
