@@ -18,7 +18,7 @@
  * for the verifier (the compiler would drop it as redundant). */
 #define nbw_barrier_var(v) asm volatile("" : "+r"(v))
 
-#define NBW_PATH_DEPTH 64     /* dentry components walked before truncating */
+#define NBW_PATH_DEPTH 64 /* dentry components walked before truncating */
 #define NBW_STR_MASK (NBW_STR_MAX - 1)
 #define AT_FDCWD_ -100
 #define S_IFMT_ 00170000

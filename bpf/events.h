@@ -17,51 +17,51 @@
 #define NBW_ABI_VERSION 1
 
 #define NBW_COMM_LEN 16
-#define NBW_NSTR 3            /* blobs per event */
-#define NBW_STR_MAX 4096      /* bytes per blob, NUL included for strings */
-#define NBW_ARGV_MAX 4096     /* argv bytes copied at exec, then truncated */
-#define NBW_SOCKADDR_MAX 128  /* sizeof(struct sockaddr_storage) */
+#define NBW_NSTR 3	     /* blobs per event */
+#define NBW_STR_MAX 4096     /* bytes per blob, NUL included for strings */
+#define NBW_ARGV_MAX 4096    /* argv bytes copied at exec, then truncated */
+#define NBW_SOCKADDR_MAX 128 /* sizeof(struct sockaddr_storage) */
 
 enum nbw_kind {
-	NBW_EV_EXEC = 1,     /* a target (or candidate) exec'd */
-	NBW_EV_FORK = 2,     /* a target created a process */
-	NBW_EV_EXIT = 3,     /* a target's last thread exited */
-	NBW_EV_OPEN = 4,     /* open/openat/openat2/creat */
-	NBW_EV_NET = 5,      /* connect/bind/listen/accept/accept4 */
-	NBW_EV_SOCKET = 6,   /* creation of a packet or raw socket */
-	NBW_EV_DUP = 7,      /* dup2/dup3 of a socket onto fd 0, 1 or 2 */
-	NBW_EV_SYSCALL = 8,  /* privilege/escape syscalls, see hdr.syscall */
-	NBW_EV_SIGNAL = 9,   /* a signal sent to another process */
+	NBW_EV_EXEC = 1,    /* a target (or candidate) exec'd */
+	NBW_EV_FORK = 2,    /* a target created a process */
+	NBW_EV_EXIT = 3,    /* a target's last thread exited */
+	NBW_EV_OPEN = 4,    /* open/openat/openat2/creat */
+	NBW_EV_NET = 5,	    /* connect/bind/listen/accept/accept4 */
+	NBW_EV_SOCKET = 6,  /* creation of a packet or raw socket */
+	NBW_EV_DUP = 7,	    /* dup2/dup3 of a socket onto fd 0, 1 or 2 */
+	NBW_EV_SYSCALL = 8, /* privilege/escape syscalls, see hdr.syscall */
+	NBW_EV_SIGNAL = 9,  /* a signal sent to another process */
 	NBW_EV_KIND_MAX,
 };
 
 /* hdr.flags */
-#define NBW_F_CANDIDATE   (1u << 0) /* process is pending a selector decision */
-#define NBW_F_TRUNCATED   (1u << 1) /* a blob was cut at its bound */
-#define NBW_F_FILELESS    (1u << 2) /* exec of an fd (AT_EMPTY_PATH) or unlinked file */
-#define NBW_F_PATH_RAW    (1u << 3) /* str[0] is the caller's path, str[1] its base dir */
-#define NBW_F_IS_SOCKET   (1u << 4) /* dup: oldfd was a socket */
+#define NBW_F_CANDIDATE (1u << 0) /* process is pending a selector decision */
+#define NBW_F_TRUNCATED (1u << 1) /* a blob was cut at its bound */
+#define NBW_F_FILELESS (1u << 2)  /* exec of an fd (AT_EMPTY_PATH) or unlinked file */
+#define NBW_F_PATH_RAW (1u << 3)  /* str[0] is the caller's path, str[1] its base dir */
+#define NBW_F_IS_SOCKET (1u << 4) /* dup: oldfd was a socket */
 
 /* Values of the tracked map (maps.h: tracked) */
-#define NBW_TRACK_TARGET    1 /* a target: every event is reported */
+#define NBW_TRACK_TARGET 1    /* a target: every event is reported */
 #define NBW_TRACK_CANDIDATE 2 /* exec'd a selector's comm; userspace decides */
 
 struct nbw_hdr {
-	__u16 kind;          /* enum nbw_kind */
-	__u16 abi;           /* NBW_ABI_VERSION */
-	__u32 size;          /* whole record, header included */
-	__u64 ts_boot_ns;    /* bpf_ktime_get_boot_ns(); userspace adds the realtime offset */
-	__u32 pid;           /* thread id */
-	__u32 tgid;          /* process id */
-	__u32 ppid;          /* real parent's tgid */
-	__u32 uid;           /* real uid */
-	__u32 euid;          /* effective uid */
-	__u32 flags;         /* NBW_F_* */
-	__u32 mnt_ns;        /* namespace inode numbers */
+	__u16 kind;	  /* enum nbw_kind */
+	__u16 abi;	  /* NBW_ABI_VERSION */
+	__u32 size;	  /* whole record, header included */
+	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns(); userspace adds the realtime offset */
+	__u32 pid;	  /* thread id */
+	__u32 tgid;	  /* process id */
+	__u32 ppid;	  /* real parent's tgid */
+	__u32 uid;	  /* real uid */
+	__u32 euid;	  /* effective uid */
+	__u32 flags;	  /* NBW_F_* */
+	__u32 mnt_ns;	  /* namespace inode numbers */
 	__u32 pid_ns;
 	__u32 net_ns;
-	__s32 syscall;       /* syscall number (x86_64), -1 for sched events */
-	__s64 ret;           /* syscall return value, negative errno on failure */
+	__s32 syscall; /* syscall number (x86_64), -1 for sched events */
+	__s64 ret;     /* syscall return value, negative errno on failure */
 	char comm[NBW_COMM_LEN];
 };
 
@@ -96,11 +96,11 @@ struct nbw_event {
 
 /* Kernel drop counters (maps.h: counters), one per reason, per CPU. */
 enum nbw_counter {
-	NBW_CNT_RB_FULL = 0,     /* ring buffer had no room: event lost */
-	NBW_CNT_INFLIGHT_FULL,   /* enter/exit pairing map full: event lost */
-	NBW_CNT_TRACKED_FULL,    /* tracked map full: child not tracked */
-	NBW_CNT_PATH_TRUNC,      /* path deeper or longer than the bound */
-	NBW_CNT_EVENTS,          /* events submitted */
+	NBW_CNT_RB_FULL = 0,   /* ring buffer had no room: event lost */
+	NBW_CNT_INFLIGHT_FULL, /* enter/exit pairing map full: event lost */
+	NBW_CNT_TRACKED_FULL,  /* tracked map full: child not tracked */
+	NBW_CNT_PATH_TRUNC,    /* path deeper or longer than the bound */
+	NBW_CNT_EVENTS,	       /* events submitted */
 	NBW_CNT_MAX,
 };
 

@@ -59,9 +59,9 @@ struct {
 struct nbw_inflight {
 	__s64 nr;
 	__u64 args[6];
-	__u32 sa_len;                   /* bytes valid in sa */
+	__u32 sa_len; /* bytes valid in sa */
 	__u32 pad;
-	__u8 sa[NBW_SOCKADDR_MAX];      /* connect/bind address, read at enter */
+	__u8 sa[NBW_SOCKADDR_MAX]; /* connect/bind address, read at enter */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -96,7 +96,7 @@ struct nbw_path_buf {
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);  /* two paths may be in flight in one event */
+	__uint(max_entries, 2); /* two paths may be in flight in one event */
 	__type(key, __u32);
 	__type(value, struct nbw_path_buf);
 } path_buf SEC(".maps");

@@ -18,7 +18,7 @@
 
 struct nbw_sockaddr_in6 {
 	__u16 family;
-	__u16 port;     /* network order */
+	__u16 port; /* network order */
 	__u32 flowinfo;
 	__u8 addr[16];
 	__u32 scope_id;
@@ -26,8 +26,8 @@ struct nbw_sockaddr_in6 {
 
 struct nbw_sockaddr_in {
 	__u16 family;
-	__u16 port;     /* network order */
-	__u32 addr;     /* network order */
+	__u16 port; /* network order */
+	__u32 addr; /* network order */
 	__u8 zero[8];
 };
 
@@ -38,14 +38,14 @@ static __always_inline void nbw_sock_kind(struct nbw_event_buf *b, struct socket
 }
 
 /* Write a socket's local (peer = false) or remote address as a sockaddr. */
-static __always_inline void nbw_put_sock_addr(struct nbw_event_buf *b, int slot, struct socket *sock,
-					      bool peer, __u32 *used)
+static __always_inline void nbw_put_sock_addr(struct nbw_event_buf *b, int slot,
+					      struct socket *sock, bool peer, __u32 *used)
 {
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
 	if (family == AF_INET_) {
-		struct nbw_sockaddr_in sa = { .family = AF_INET_ };
+		struct nbw_sockaddr_in sa = {.family = AF_INET_};
 
 		if (peer) {
 			sa.addr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
@@ -56,13 +56,14 @@ static __always_inline void nbw_put_sock_addr(struct nbw_event_buf *b, int slot,
 		}
 		nbw_put_bytes(b, slot, &sa, sizeof(sa), false, used);
 	} else if (family == AF_INET6_) {
-		struct nbw_sockaddr_in6 sa = { .family = AF_INET6_ };
+		struct nbw_sockaddr_in6 sa = {.family = AF_INET6_};
 
 		if (peer) {
 			BPF_CORE_READ_INTO(&sa.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 			sa.port = BPF_CORE_READ(sk, __sk_common.skc_dport);
 		} else {
-			BPF_CORE_READ_INTO(&sa.addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(&sa.addr, sk,
+					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 			sa.port = bpf_htons(BPF_CORE_READ(sk, __sk_common.skc_num));
 		}
 		nbw_put_bytes(b, slot, &sa, sizeof(sa), false, used);
@@ -98,7 +99,8 @@ static __always_inline bool nbw_enter_net(struct nbw_inflight *in, __u64 a[6])
 	case __NR_accept4:
 		return true;
 	case __NR_socket:
-		return a[0] == AF_PACKET_ || (a[1] & 0xf) == SOCK_RAW_ || (a[1] & 0xf) == SOCK_PACKET_;
+		return a[0] == AF_PACKET_ || (a[1] & 0xf) == SOCK_RAW_ ||
+		       (a[1] & 0xf) == SOCK_PACKET_;
 	case __NR_dup2:
 	case __NR_dup3:
 		return a[1] <= 2 && a[0] != a[1] && nbw_file_socket(nbw_fd_file(a[0]));
@@ -144,8 +146,8 @@ __noinline int nbw_exit_net(struct nbw_inflight *in, long ret)
 		if (sock)
 			nbw_sock_kind(b, sock);
 		if (in->sa_len)
-			nbw_put_bytes(b, 0, in->sa, in->sa_len & (NBW_SOCKADDR_MAX - 1),
-				      false, &used);
+			nbw_put_bytes(b, 0, in->sa, in->sa_len & (NBW_SOCKADDR_MAX - 1), false,
+				      &used);
 		break;
 	case __NR_listen:
 		b = nbw_begin(NBW_EV_NET, in->nr, ret);

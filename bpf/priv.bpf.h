@@ -3,7 +3,7 @@
  * priv.bpf.h: privilege, namespace, mount, module and other escape-relevant
  * syscalls, plus signals to other processes. They share one event kind; the
  * syscall number says which, and each syscall's blobs are listed below
- * (mirrored by daemon/sensor/syscalls.cc, which names the fields).
+ * (mirrored by daemon/sensor/render.cc, which names the fields).
  */
 #ifndef NBW_PRIV_BPF_H
 #define NBW_PRIV_BPF_H
@@ -12,7 +12,7 @@
 
 /* Blob sources, one byte per slot: */
 #define BL_NONE 0
-#define BL_USTR(i) (0x10 | (i))   /* NUL-terminated user string at arg i */
+#define BL_USTR(i) (0x10 | (i))	  /* NUL-terminated user string at arg i */
 #define BL_FDPATH(i) (0x20 | (i)) /* path of the file behind fd arg i */
 #define BL_UBYTES(i) (0x30 | (i)) /* NBW_UBYTES_LEN bytes of a user struct at arg i */
 #define BL(a, b, c) ((a) | ((b) << 8) | ((c) << 16))
@@ -76,8 +76,8 @@ static __always_inline int nbw_priv_blobs(long nr)
 	return -1;
 }
 
-__noinline int nbw_put_blob(struct nbw_event_buf *b, int slot, __u32 src,
-					 struct nbw_inflight *in, __u32 *used)
+__noinline int nbw_put_blob(struct nbw_event_buf *b, int slot, __u32 src, struct nbw_inflight *in,
+			    __u32 *used)
 {
 	__u32 i = src & 7;
 	__u64 arg;

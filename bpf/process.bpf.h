@@ -30,7 +30,7 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 	if (nbw_is_tracked(tgid))
 		st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st) {
-		struct nbw_comm_key k = { .prefixlen = NBW_COMM_LEN * 8 };
+		struct nbw_comm_key k = {.prefixlen = NBW_COMM_LEN * 8};
 
 		bpf_get_current_comm(k.comm, sizeof(k.comm));
 		if (!bpf_map_lookup_elem(&candidate_comms, &k))

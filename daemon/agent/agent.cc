@@ -2,17 +2,16 @@
 #include "agent/agent.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <csignal>
 #include <filesystem>
 #include <map>
-
-#include <boost/asio/post.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "sensor/render.h"
 
@@ -165,17 +164,19 @@ void Agent::ReportStats(bool final) {
   SensorCounters c = sensor_->Counters();
   const uint64_t drops = c.Dropped();
   if (drops != last_reported_drops_) {
-    spdlog::warn("sensor: DROPPED events: ringbuf_full={} inflight_full={} tracked_full={} "
-                 "decode_errors={} (new since last report: {})",
-                 c.ringbuf_full, c.inflight_full, c.tracked_full, c.decode_errors,
-                 drops - last_reported_drops_);
+    spdlog::warn(
+        "sensor: DROPPED events: ringbuf_full={} inflight_full={} tracked_full={} "
+        "decode_errors={} (new since last report: {})",
+        c.ringbuf_full, c.inflight_full, c.tracked_full, c.decode_errors,
+        drops - last_reported_drops_);
     last_reported_drops_ = drops;
   }
   if (final) {
-    spdlog::info("sensor: stats events={} emitted={} drops={} path_truncated={} targets={} "
-                 "candidates={} rejected={}",
-                 c.events, counters_.events_emitted, drops, c.path_truncated,
-                 counters_.targets_found, counters_.candidates, counters_.candidates_rejected);
+    spdlog::info(
+        "sensor: stats events={} emitted={} drops={} path_truncated={} targets={} "
+        "candidates={} rejected={}",
+        c.events, counters_.events_emitted, drops, c.path_truncated, counters_.targets_found,
+        counters_.candidates, counters_.candidates_rejected);
   }
   if (opts_.status_path.empty()) return;
   nlohmann::json st;
@@ -183,9 +184,9 @@ void Agent::ReportStats(bool final) {
   st["pid"] = getpid();
   st["host"] = host_;
   st["policy"] = opts_.policy_path;
-  st["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::steady_clock::now() - started_)
-                       .count();
+  st["uptime_s"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count();
   st["running"] = !final;
   st["sensor"] = {{"events", c.events},
                   {"dropped", drops},

@@ -8,6 +8,10 @@
 // process table -> JSON line on the output stream (with --events).
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -15,11 +19,6 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "policy/targets.h"
 #include "process/process_table.h"
@@ -41,9 +40,9 @@ struct AgentOptions {
 };
 
 struct AgentCounters {
-  uint64_t events_seen = 0;       // decoded from the kernel
-  uint64_t events_emitted = 0;    // written to the output
-  uint64_t candidates = 0;        // execs the kernel prefilter sent for a decision
+  uint64_t events_seen = 0;     // decoded from the kernel
+  uint64_t events_emitted = 0;  // written to the output
+  uint64_t candidates = 0;      // execs the kernel prefilter sent for a decision
   uint64_t candidates_rejected = 0;
   uint64_t candidate_events_discarded = 0;  // events of rejected candidates (not drops)
   uint64_t targets_found = 0;

@@ -48,11 +48,26 @@ void AppendJsonEscaped(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; i++; continue;
-      case '\\': out += "\\\\"; i++; continue;
-      case '\n': out += "\\n"; i++; continue;
-      case '\r': out += "\\r"; i++; continue;
-      case '\t': out += "\\t"; i++; continue;
+      case '"':
+        out += "\\\"";
+        i++;
+        continue;
+      case '\\':
+        out += "\\\\";
+        i++;
+        continue;
+      case '\n':
+        out += "\\n";
+        i++;
+        continue;
+      case '\r':
+        out += "\\r";
+        i++;
+        continue;
+      case '\t':
+        out += "\\t";
+        i++;
+        continue;
       default: break;
     }
     if (c < 0x20) {

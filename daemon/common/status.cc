@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/status.h"
 
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 
 namespace nbw {
 

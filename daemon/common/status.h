@@ -28,9 +28,7 @@ class [[nodiscard]] Status {
   bool ok() const { return !failed_; }
   const std::string& message() const { return message_; }
   // Prefix more context: "loading policy: file.yaml:3:1: bad key".
-  Status Wrap(std::string_view context) const {
-    return ok() ? *this : Error(context, message_);
-  }
+  Status Wrap(std::string_view context) const { return ok() ? *this : Error(context, message_); }
 
  private:
   explicit Status(std::string m) : failed_(true), message_(std::move(m)) {}

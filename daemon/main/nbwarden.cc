@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // nbwarden: the operator's CLI. Subcommands: doctor, status, policy check.
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "policy/targets.h"

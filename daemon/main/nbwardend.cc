@@ -2,15 +2,14 @@
 // nbwardend: the nbwarden daemon. Loads the policy's target selectors,
 // attaches the eBPF sensor and writes JSON lines (targets, events) to stdout
 // or a file; logs go to stderr.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
-
-#include <cstdio>
-#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include <cstdio>
+#include <cstring>
 
 #include "agent/agent.h"
 #include "probe/probe.h"
@@ -29,7 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--track-pid", track_pids, "also watch this process tree (repeatable)");
   app.add_option("-o,--output", output, "JSON lines destination ('-' = stdout)")
       ->capture_default_str();
-  app.add_option("--status-file", status_file, "status JSON, rewritten every few seconds ('' = none)")
+  app.add_option("--status-file", status_file,
+                 "status JSON, rewritten every few seconds ('' = none)")
       ->capture_default_str();
   app.add_option("--ringbuf-mb", ringbuf_mb, "ring buffer size in MiB (power of two)")
       ->check(CLI::Range(1, 1024))

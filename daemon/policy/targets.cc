@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy/targets.h"
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "process/proc_fs.h"
 
@@ -47,8 +47,8 @@ Result<std::regex> CompileRegex(const std::string& origin, const YAML::Node& n, 
   try {
     return std::regex(n.as<std::string>(), std::regex::ECMAScript | std::regex::optimize);
   } catch (const std::regex_error& e) {
-    return Status::Error(Where(origin, n), fmt::format("'{}' is not a valid regex: {}", field,
-                                                       e.what()));
+    return Status::Error(Where(origin, n),
+                         fmt::format("'{}' is not a valid regex: {}", field, e.what()));
   }
 }
 
@@ -76,7 +76,8 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
     for (const auto& kv : t) {
       const std::string key = kv.first.as<std::string>();
       if (key != "name" && key != "role" && key != "match") {
-        return Status::Error(Where(origin, kv.first), fmt::format("unknown target field '{}'", key));
+        return Status::Error(Where(origin, kv.first),
+                             fmt::format("unknown target field '{}'", key));
       }
     }
     if (!t["name"] || !t["name"].IsScalar()) {
@@ -89,7 +90,8 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
     sel.role = t["role"].as<std::string>();
     const YAML::Node m = t["match"];
     if (!m || !m.IsMap()) {
-      return Status::Error(sel.source, fmt::format("target '{}' needs a 'match' mapping", sel.name));
+      return Status::Error(sel.source,
+                           fmt::format("target '{}' needs a 'match' mapping", sel.name));
     }
     for (const auto& kv : m) {
       const std::string key = kv.first.as<std::string>();

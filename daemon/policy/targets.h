@@ -16,8 +16,8 @@
 namespace nbw {
 
 struct TargetSelector {
-  std::string name;  // e.g. "jupyter-ipykernel"
-  std::string role;  // e.g. "notebook-kernel"
+  std::string name;                        // e.g. "jupyter-ipykernel"
+  std::string role;                        // e.g. "notebook-kernel"
   std::vector<std::string> comm_prefixes;  // "python"; a trailing '$' means exact
   std::optional<std::regex> exe_regex;
   std::optional<std::regex> argv_regex;  // matched against argv joined by ' '

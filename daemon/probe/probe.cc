@@ -5,6 +5,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/landlock.h>
 #include <sys/prctl.h>
 #include <sys/statfs.h>
@@ -16,8 +17,6 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "common/unique_fd.h"
 #include "process/proc_fs.h"
@@ -42,7 +41,9 @@ const struct bpf_insn kReturn1[] = {
     {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
 };
 
-std::string Err(int err) { return std::strerror(std::abs(err)); }
+std::string Err(int err) {
+  return std::strerror(std::abs(err));
+}
 
 struct BtfDeleter {
   void operator()(struct btf* b) const { btf__free(b); }
@@ -50,8 +51,7 @@ struct BtfDeleter {
 
 int LoadProg(enum bpf_prog_type type, enum bpf_attach_type attach, uint32_t btf_id,
              const struct bpf_insn* insns, size_t n) {
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach,
-              .attach_btf_id = btf_id);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach, .attach_btf_id = btf_id);
   return bpf_prog_load(type, "nbw_probe", "GPL", insns, n, &opts);
 }
 
@@ -84,8 +84,8 @@ Feature ProbeTracing(struct btf* vmlinux, const char* name, enum bpf_attach_type
     f.detail = fmt::format("{} not in BTF", target);
     return f;
   }
-  UniqueFd prog(LoadProg(attach == BPF_LSM_MAC ? BPF_PROG_TYPE_LSM : BPF_PROG_TYPE_TRACING,
-                         attach, static_cast<uint32_t>(id), kReturn0, 2));
+  UniqueFd prog(LoadProg(attach == BPF_LSM_MAC ? BPF_PROG_TYPE_LSM : BPF_PROG_TYPE_TRACING, attach,
+                         static_cast<uint32_t>(id), kReturn0, 2));
   if (!prog.valid()) {
     f.detail = fmt::format("load refused: {}; {}", Err(errno), use);
     return f;

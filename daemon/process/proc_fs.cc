@@ -3,13 +3,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "common/unique_fd.h"
 
@@ -78,8 +77,9 @@ Result<ProcStat> ParseStat(std::string_view text) {
 std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
   // Runtimes' naming: docker-<id>.scope, /docker/<id>, cri-containerd-<id>,
   // crio-<id>, libpod-<id>, /kubepods/.../<id>.
-  static const std::regex kId("(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/kubepods[^\\n]*/)"
-                              "([0-9a-f]{64})");
+  static const std::regex kId(
+      "(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/kubepods[^\\n]*/)"
+      "([0-9a-f]{64})");
   std::match_results<std::string_view::const_iterator> m;
   if (std::regex_search(text.begin(), text.end(), m, kId)) return m[1].str();
   if (!own_mount_ns) return {};
@@ -98,8 +98,8 @@ std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
     std::string_view path = line.substr(c2 + 1);
     if ((ctrl == "pids" || ctrl == "memory") && path.size() > 1 && path != "/" &&
         path.find(".slice") == std::string_view::npos &&
-        path.find(".scope") == std::string_view::npos &&
-        path.find("/user") != 0 && path.find("/system") != 0) {
+        path.find(".scope") == std::string_view::npos && path.find("/user") != 0 &&
+        path.find("/system") != 0) {
       size_t slash = path.rfind('/');
       return std::string(path.substr(slash + 1));
     }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "process/process_table.h"
 
-#include <ctime>
 #include <unistd.h>
+
+#include <ctime>
 
 #include "policy/targets.h"
 
@@ -55,8 +56,7 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
       c.target_root = parent.target_root;
       return procs_[ev.tgid];
     }
-    default:
-      break;
+    default: break;
   }
   return p;
 }
@@ -64,8 +64,10 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
 void ProcessTable::RefreshIdentity(ProcessInfo& p) {
   auto env = procfs_.Environ(p.tgid, {"JUPYTERHUB_USER", "JPY_SESSION_NAME", "JUPYTER_USER"});
   if (env.ok()) {
-    if (auto it = env->find("JUPYTERHUB_USER"); it != env->end()) p.jupyter.user = it->second;
-    else if (auto it2 = env->find("JUPYTER_USER"); it2 != env->end()) p.jupyter.user = it2->second;
+    if (auto it = env->find("JUPYTERHUB_USER"); it != env->end())
+      p.jupyter.user = it->second;
+    else if (auto it2 = env->find("JUPYTER_USER"); it2 != env->end())
+      p.jupyter.user = it2->second;
     if (auto it = env->find("JPY_SESSION_NAME"); it != env->end()) {
       p.jupyter.notebook_path = it->second;
     }
@@ -74,7 +76,8 @@ void ProcessTable::RefreshIdentity(ProcessInfo& p) {
   auto host_mnt = procfs_.NamespaceInode(1, "mnt");
   auto own_mnt = procfs_.NamespaceInode(p.tgid, "mnt");
   const bool own_ns = host_mnt.ok() && own_mnt.ok() && *host_mnt != *own_mnt;
-  if (auto cg = procfs_.Cgroup(p.tgid); cg.ok()) p.container_id = ContainerIdFromCgroup(*cg, own_ns);
+  if (auto cg = procfs_.Cgroup(p.tgid); cg.ok())
+    p.container_id = ContainerIdFromCgroup(*cg, own_ns);
 }
 
 Result<ProcessInfo*> ProcessTable::LoadFromProc(uint32_t tgid) {

@@ -39,8 +39,8 @@ struct ProcessInfo {
   uint32_t mnt_ns = 0, pid_ns = 0;
   JupyterIdentity jupyter;
   TrackState state = TrackState::kNone;
-  std::string role;      // role of the selector that made it (or its ancestor) a target
-  std::string selector;  // that selector's name ("track-pid" for --track-pid)
+  std::string role;          // role of the selector that made it (or its ancestor) a target
+  std::string selector;      // that selector's name ("track-pid" for --track-pid)
   uint32_t target_root = 0;  // tgid of the process the selector matched
 };
 

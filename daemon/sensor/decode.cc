@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sensor/decode.h"
 
+#include <fmt/format.h>
 #include <sys/syscall.h>
 
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace nbw {
 
@@ -69,9 +68,8 @@ Result<Event> DecodeEvent(std::span<const std::byte> rec, int64_t realtime_offse
   size_t total = 0;
   for (int i = 0; i < NBW_NSTR; i++) {
     if (ev.str_len[i] > NBW_STR_MAX) {
-      return Status::Error("sensor record",
-                           fmt::format("blob {} length {} over bound {}", i, ev.str_len[i],
-                                       NBW_STR_MAX));
+      return Status::Error("sensor record", fmt::format("blob {} length {} over bound {}", i,
+                                                        ev.str_len[i], NBW_STR_MAX));
     }
     total += ev.str_len[i];
   }
@@ -83,8 +81,8 @@ Result<Event> DecodeEvent(std::span<const std::byte> rec, int64_t realtime_offse
   Event out;
   out.kind = static_cast<EventKind>(ev.hdr.kind);
   out.boot_ns = ev.hdr.ts_boot_ns;
-  out.realtime_ns = static_cast<uint64_t>(static_cast<int64_t>(ev.hdr.ts_boot_ns) +
-                                          realtime_offset_ns);
+  out.realtime_ns =
+      static_cast<uint64_t>(static_cast<int64_t>(ev.hdr.ts_boot_ns) + realtime_offset_ns);
   out.pid = ev.hdr.pid;
   out.tgid = ev.hdr.tgid;
   out.ppid = ev.hdr.ppid;

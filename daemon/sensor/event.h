@@ -10,6 +10,7 @@
 
 extern "C" {
 #include <linux/types.h>
+
 #include "events.h"
 }
 

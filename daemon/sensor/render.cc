@@ -2,6 +2,7 @@
 #include "sensor/render.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -10,8 +11,6 @@
 #include <ctime>
 #include <initializer_list>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "common/json_writer.h"
 #include "sensor/sockaddr.h"
@@ -59,10 +58,16 @@ void OpenFlags(JsonWriter& w, uint64_t f) {
     case O_WRONLY: w.String("O_WRONLY"); break;
     default: w.String("O_RDWR"); break;
   }
-  for (const auto& [bit, name] : std::initializer_list<std::pair<uint64_t, const char*>>{
-           {O_CREAT, "O_CREAT"}, {O_EXCL, "O_EXCL"}, {O_TRUNC, "O_TRUNC"},
-           {O_APPEND, "O_APPEND"}, {O_DIRECTORY, "O_DIRECTORY"}, {O_NOFOLLOW, "O_NOFOLLOW"},
-           {O_CLOEXEC, "O_CLOEXEC"}, {O_PATH, "O_PATH"}, {__O_TMPFILE, "O_TMPFILE"}}) {
+  for (const auto& [bit, name] :
+       std::initializer_list<std::pair<uint64_t, const char*>>{{O_CREAT, "O_CREAT"},
+                                                               {O_EXCL, "O_EXCL"},
+                                                               {O_TRUNC, "O_TRUNC"},
+                                                               {O_APPEND, "O_APPEND"},
+                                                               {O_DIRECTORY, "O_DIRECTORY"},
+                                                               {O_NOFOLLOW, "O_NOFOLLOW"},
+                                                               {O_CLOEXEC, "O_CLOEXEC"},
+                                                               {O_PATH, "O_PATH"},
+                                                               {__O_TMPFILE, "O_TMPFILE"}}) {
     if (f & bit) w.String(name);
   }
   w.EndArray();
@@ -102,10 +107,10 @@ std::string PtraceRequest(uint64_t r) {
 }
 
 std::string BpfCmd(uint64_t c) {
-  static const char* kNames[] = {"BPF_MAP_CREATE",      "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM",
-                                 "BPF_MAP_DELETE_ELEM", "BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD",
-                                 "BPF_OBJ_PIN",         "BPF_OBJ_GET",         "BPF_PROG_ATTACH",
-                                 "BPF_PROG_DETACH"};
+  static const char* kNames[] = {
+      "BPF_MAP_CREATE",       "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",
+      "BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD",       "BPF_OBJ_PIN",         "BPF_OBJ_GET",
+      "BPF_PROG_ATTACH",      "BPF_PROG_DETACH"};
   if (c < std::size(kNames)) return kNames[c];
   if (c == 28) return "BPF_LINK_CREATE";
   if (c == 17) return "BPF_RAW_TRACEPOINT_OPEN";
@@ -126,9 +131,7 @@ void DescribeSyscall(const Event& ev, JsonWriter& o) {
   auto s = [&](int i) -> const std::string& { return ev.str[i]; };
   auto sint = [](uint64_t v) { return static_cast<int32_t>(v); };
   switch (ev.syscall) {
-    case SYS_ptrace:
-      o.Field("request", PtraceRequest(a[0])).Field("target_pid", sint(a[1]));
-      break;
+    case SYS_ptrace: o.Field("request", PtraceRequest(a[0])).Field("target_pid", sint(a[1])); break;
     case SYS_mount:
       o.Field("source", s(0)).Field("target", s(1)).Field("fstype", s(2)).Field("flags", a[3]);
       break;
@@ -187,9 +190,7 @@ void DescribeSyscall(const Event& ev, JsonWriter& o) {
       break;
     case SYS_keyctl: o.Field("operation", a[0]); break;
     case SYS_add_key:
-    case SYS_request_key:
-      o.Field("key_type", s(0)).Field("description", s(1));
-      break;
+    case SYS_request_key: o.Field("key_type", s(0)).Field("description", s(1)); break;
     case SYS_userfaultfd: o.Field("flags", a[0]); break;
     case SYS_process_vm_writev: o.Field("target_pid", sint(a[0])); break;
     case SYS_open_by_handle_at: o.Field("mount_path", s(0)).Field("flags", a[2]); break;
@@ -205,26 +206,77 @@ std::string JoinPath(const std::string& base, const std::string& rel) {
 }  // namespace
 
 std::string_view SyscallName(int nr) {
-  switch (nr) {
-#define NBW_SC(name) \
-  case SYS_##name:   \
-    return #name;
-    NBW_SC(open) NBW_SC(openat) NBW_SC(openat2) NBW_SC(creat) NBW_SC(connect) NBW_SC(bind)
-    NBW_SC(listen) NBW_SC(accept) NBW_SC(accept4) NBW_SC(socket) NBW_SC(dup2) NBW_SC(dup3)
-    NBW_SC(kill) NBW_SC(tkill) NBW_SC(tgkill) NBW_SC(rt_sigqueueinfo) NBW_SC(rt_tgsigqueueinfo)
-    NBW_SC(pidfd_send_signal) NBW_SC(clone) NBW_SC(clone3) NBW_SC(fork) NBW_SC(vfork)
-    NBW_SC(execve) NBW_SC(execveat) NBW_SC(ptrace) NBW_SC(mount) NBW_SC(umount2) NBW_SC(fsopen)
-    NBW_SC(fsconfig) NBW_SC(fsmount) NBW_SC(move_mount) NBW_SC(open_tree) NBW_SC(mount_setattr)
-    NBW_SC(unshare) NBW_SC(setns) NBW_SC(init_module) NBW_SC(finit_module) NBW_SC(delete_module)
-    NBW_SC(kexec_load) NBW_SC(kexec_file_load) NBW_SC(bpf) NBW_SC(perf_event_open)
-    NBW_SC(memfd_create) NBW_SC(setuid) NBW_SC(setgid) NBW_SC(setreuid) NBW_SC(setregid)
-    NBW_SC(setresuid) NBW_SC(setresgid) NBW_SC(setfsuid) NBW_SC(setfsgid) NBW_SC(capset)
-    NBW_SC(chroot) NBW_SC(pivot_root) NBW_SC(io_uring_setup) NBW_SC(keyctl) NBW_SC(add_key)
-    NBW_SC(request_key) NBW_SC(userfaultfd) NBW_SC(process_vm_writev) NBW_SC(open_by_handle_at)
-#undef NBW_SC
-    default:
-      return "";
+  // Every syscall the sensor reports (bpf/sensor.bpf.c: nbw_watched_syscall).
+  static const struct {
+    int nr;
+    const char* name;
+  } kNames[] = {
+      {SYS_open, "open"},
+      {SYS_openat, "openat"},
+      {SYS_openat2, "openat2"},
+      {SYS_creat, "creat"},
+      {SYS_connect, "connect"},
+      {SYS_bind, "bind"},
+      {SYS_listen, "listen"},
+      {SYS_accept, "accept"},
+      {SYS_accept4, "accept4"},
+      {SYS_socket, "socket"},
+      {SYS_dup2, "dup2"},
+      {SYS_dup3, "dup3"},
+      {SYS_kill, "kill"},
+      {SYS_tkill, "tkill"},
+      {SYS_tgkill, "tgkill"},
+      {SYS_rt_sigqueueinfo, "rt_sigqueueinfo"},
+      {SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo"},
+      {SYS_pidfd_send_signal, "pidfd_send_signal"},
+      {SYS_clone, "clone"},
+      {SYS_clone3, "clone3"},
+      {SYS_fork, "fork"},
+      {SYS_vfork, "vfork"},
+      {SYS_execve, "execve"},
+      {SYS_execveat, "execveat"},
+      {SYS_ptrace, "ptrace"},
+      {SYS_mount, "mount"},
+      {SYS_umount2, "umount2"},
+      {SYS_fsopen, "fsopen"},
+      {SYS_fsconfig, "fsconfig"},
+      {SYS_fsmount, "fsmount"},
+      {SYS_move_mount, "move_mount"},
+      {SYS_open_tree, "open_tree"},
+      {SYS_mount_setattr, "mount_setattr"},
+      {SYS_unshare, "unshare"},
+      {SYS_setns, "setns"},
+      {SYS_init_module, "init_module"},
+      {SYS_finit_module, "finit_module"},
+      {SYS_delete_module, "delete_module"},
+      {SYS_kexec_load, "kexec_load"},
+      {SYS_kexec_file_load, "kexec_file_load"},
+      {SYS_bpf, "bpf"},
+      {SYS_perf_event_open, "perf_event_open"},
+      {SYS_memfd_create, "memfd_create"},
+      {SYS_setuid, "setuid"},
+      {SYS_setgid, "setgid"},
+      {SYS_setreuid, "setreuid"},
+      {SYS_setregid, "setregid"},
+      {SYS_setresuid, "setresuid"},
+      {SYS_setresgid, "setresgid"},
+      {SYS_setfsuid, "setfsuid"},
+      {SYS_setfsgid, "setfsgid"},
+      {SYS_capset, "capset"},
+      {SYS_chroot, "chroot"},
+      {SYS_pivot_root, "pivot_root"},
+      {SYS_io_uring_setup, "io_uring_setup"},
+      {SYS_keyctl, "keyctl"},
+      {SYS_add_key, "add_key"},
+      {SYS_request_key, "request_key"},
+      {SYS_userfaultfd, "userfaultfd"},
+      {SYS_process_vm_writev, "process_vm_writev"},
+      {SYS_open_by_handle_at, "open_by_handle_at"},
+  };
+  for (const auto& e : kNames) {
+    if (e.nr == nr) return e.name;
   }
+  return "";
 }
 
 std::string FormatTime(uint64_t ns) {

@@ -4,10 +4,9 @@
 // knows; any thread.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/json_writer.h"
 #include "process/process_table.h"
@@ -23,8 +22,7 @@ std::string ErrnoName(int err);
 
 // Appends the event as one JSON line (no newline) to `out`. `proc` may be
 // null (process unknown to the table). Invalid UTF-8 becomes U+FFFD.
-void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host,
-                 std::string& out);
+void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host, std::string& out);
 // The "target" object: role, selector, Jupyter identity, container.
 void WriteTarget(JsonWriter& w, const ProcessInfo& p);
 // RenderEvent parsed back: for tests and tools, not the hot path.

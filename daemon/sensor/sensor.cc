@@ -3,6 +3,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,11 +15,8 @@
 #include <span>
 #include <vector>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
-#include "sensor/decode.h"
 #include "sensor.skel.h"
+#include "sensor/decode.h"
 
 namespace nbw {
 namespace {
@@ -57,9 +56,15 @@ Status LibbpfError(std::string_view what, int err) {
 
 }  // namespace
 
-void Sensor::SkelDeleter::operator()(sensor_bpf* s) const { sensor_bpf__destroy(s); }
-void Sensor::BitsUnmapper::operator()(uint64_t* p) const { munmap(p, len); }
-void Sensor::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+void Sensor::SkelDeleter::operator()(sensor_bpf* s) const {
+  sensor_bpf__destroy(s);
+}
+void Sensor::BitsUnmapper::operator()(uint64_t* p) const {
+  munmap(p, len);
+}
+void Sensor::RingDeleter::operator()(ring_buffer* r) const {
+  ring_buffer__free(r);
+}
 
 Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn on_event) {
   InstallLibbpfLogger();
@@ -98,28 +103,33 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
     const size_t len = s->bits_words_ * sizeof(uint64_t);
     void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
     if (p == MAP_FAILED) return Status::FromErrno("mapping tracked_bits", errno);
-    s->bits_ = std::unique_ptr<uint64_t, BitsUnmapper>(static_cast<uint64_t*>(p),
-                                                       BitsUnmapper{len});
+    s->bits_ =
+        std::unique_ptr<uint64_t, BitsUnmapper>(static_cast<uint64_t*>(p), BitsUnmapper{len});
   }
-  s->ring_.reset(ring_buffer__new(bpf_map__fd(s->skel_->maps.events), &Sensor::OnRecord,
-                                  s.get(), nullptr));
+  s->ring_.reset(
+      ring_buffer__new(bpf_map__fd(s->skel_->maps.events), &Sensor::OnRecord, s.get(), nullptr));
   if (!s->ring_) return LibbpfError("creating ring buffer", errno);
-  spdlog::info("sensor: attached raw_tp sys_enter/sys_exit, sched_process_exec/fork/exit "
-               "ringbuf={}KiB",
-               opts.ringbuf_bytes >> 10);
+  spdlog::info(
+      "sensor: attached raw_tp sys_enter/sys_exit, sched_process_exec/fork/exit "
+      "ringbuf={}KiB",
+      opts.ringbuf_bytes >> 10);
   return s;
 }
 
 Sensor::~Sensor() = default;  // ring first, then skeleton (declaration order reversed)
 
-int Sensor::poll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+int Sensor::poll_fd() const {
+  return ring_buffer__epoll_fd(ring_.get());
+}
 
-int Sensor::Poll() { return ring_buffer__consume(ring_.get()); }
+int Sensor::Poll() {
+  return ring_buffer__consume(ring_.get());
+}
 
 int Sensor::OnRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<Sensor*>(ctx);
-  auto ev = DecodeEvent(std::span(static_cast<const std::byte*>(data), size),
-                        self->realtime_offset_ns_);
+  auto ev =
+      DecodeEvent(std::span(static_cast<const std::byte*>(data), size), self->realtime_offset_ns_);
   if (!ev.ok()) {
     // Counted always; logged with back-off so a bad stream cannot flood the log.
     if (++self->decode_errors_ >= self->decode_errors_logged_ * 2) {
@@ -137,7 +147,8 @@ int Sensor::OnRecord(void* ctx, void* data, size_t size) {
 // when tracking, bit before state when untracking; bits change atomically
 // because the kernel flips bits of the same word at fork and exit.
 Status Sensor::Track(uint32_t tgid, KernelTrack state, bool only_if_present) {
-  if (tgid / 64 >= bits_words_) return Status::Error("tracking", fmt::format("pid {} out of range", tgid));
+  if (tgid / 64 >= bits_words_)
+    return Status::Error("tracking", fmt::format("pid {} out of range", tgid));
   uint32_t v = static_cast<uint32_t>(state);
   int err = bpf_map__update_elem(skel_->maps.tracked, &tgid, sizeof tgid, &v, sizeof v,
                                  only_if_present ? BPF_EXIST : BPF_ANY);

@@ -68,14 +68,21 @@ class Sensor {
   Sensor(EventFn fn) : on_event_(std::move(fn)) {}
   static int OnRecord(void* ctx, void* data, size_t size);
 
-  struct SkelDeleter { void operator()(sensor_bpf* s) const; };
-  struct RingDeleter { void operator()(ring_buffer* r) const; };
+  struct SkelDeleter {
+    void operator()(sensor_bpf* s) const;
+  };
+  struct RingDeleter {
+    void operator()(ring_buffer* r) const;
+  };
 
   EventFn on_event_;
   std::unique_ptr<sensor_bpf, SkelDeleter> skel_;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
   // The kernel's tracked_bits array, mmapped: one bit per pid.
-  struct BitsUnmapper { size_t len; void operator()(uint64_t* p) const; };
+  struct BitsUnmapper {
+    size_t len;
+    void operator()(uint64_t* p) const;
+  };
   std::unique_ptr<uint64_t, BitsUnmapper> bits_{nullptr, BitsUnmapper{0}};
   size_t bits_words_ = 0;
   int64_t realtime_offset_ns_ = 0;

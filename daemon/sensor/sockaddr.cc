@@ -50,8 +50,7 @@ std::optional<SockAddr> ParseSockAddr(std::string_view b) {
       }
       return out;
     }
-    default:
-      return out;
+    default: return out;
   }
 }
 

@@ -11,9 +11,9 @@
 namespace nbw {
 
 struct SockAddr {
-  int family = 0;           // AF_INET, AF_INET6, AF_UNIX, ...
-  std::string address;      // "127.0.0.1", "::1"; unix: the path ("@name" if abstract)
-  uint16_t port = 0;        // host order
+  int family = 0;       // AF_INET, AF_INET6, AF_UNIX, ...
+  std::string address;  // "127.0.0.1", "::1"; unix: the path ("@name" if abstract)
+  uint16_t port = 0;    // host order
 };
 
 std::optional<SockAddr> ParseSockAddr(std::string_view blob);

@@ -36,8 +36,21 @@ BENCH_POLICY = """targets:
 """
 
 
+# With two or more CPUs the workload runs on CPU 0 and the daemon on CPU 1, so
+# scheduler placement noise does not swamp the differences being measured.
+PIN = os.cpu_count() >= 2
+
+
+def pinned(cpu, cmd):
+    return ["taskset", "-c", str(cpu), *cmd] if PIN else cmd
+
+
 def workload(mode, n, procs=1):
-    out = subprocess.run([WORKLOAD, mode, str(n), str(procs)], check=True,
+    cpus = "0" if procs == 1 else "0-%d" % (os.cpu_count() - 1)
+    cmd = [WORKLOAD, mode, str(n), str(procs)]
+    if PIN:
+        cmd = ["taskset", "-c", cpus, *cmd]
+    out = subprocess.run(cmd, check=True,
                          capture_output=True, text=True).stdout
     return float(out.split("ns_per_op=")[1].split()[0])
 
@@ -51,7 +64,7 @@ class Daemon:
                 "--ringbuf-mb", str(ringbuf_mb)]
         if events:
             args.append("--events")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.proc = subprocess.Popen(pinned(1, args), stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline:
             self.log.seek(0)
@@ -118,7 +131,7 @@ def median_of(repeat, fn):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--open-n", type=int, default=200000)
     ap.add_argument("--connect-n", type=int, default=4000)
     ap.add_argument("--spawn-n", type=int, default=400)
@@ -150,8 +163,8 @@ def main():
     a.stop()
 
     base = results["unmonitored"]
-    print("\nSensor overhead (median of %d runs; ns per operation, ratio to unmonitored)\n"
-          % args.repeat)
+    print("\nSensor overhead (median of %d runs; ns per operation, ratio to unmonitored;"
+          " workload pinned to CPU 0, daemon to CPU 1: %s)\n" % (args.repeat, PIN))
     print("%-12s %22s %22s %22s" % ("scenario", "open+close", "connect+close", "fork+exec+wait"))
     for sc, r in results.items():
         cells = ["%10.0f ns  %5.2fx" % (r[m], r[m] / base[m]) for m in ("open", "connect", "spawn")]

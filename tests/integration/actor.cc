@@ -7,8 +7,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <linux/io_uring.h>
+#include <linux/openat2.h>
 #include <linux/perf_event.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     if (fd < 0) Die("open");
     close(fd);
   } else if (act == "openat2") {  // openat2 PATH: O_RDWR through openat2(2)
-    struct open_how how{};
+    struct open_how how {};
     how.flags = O_RDWR;
     long fd = syscall(SYS_openat2, AT_FDCWD, arg(1), &how, sizeof how);
     if (fd < 0) Die("openat2");
@@ -231,7 +231,7 @@ int main(int argc, char** argv) {
     Out("child", c);
     kill(c, SIGTERM);
     waitpid(c, nullptr, 0);
-    kill(getpid(), 0);  // to itself: not reported
+    kill(getpid(), 0);          // to itself: not reported
   } else if (act == "mount") {  // mount DIR: tmpfs in a private mount namespace
     if (unshare(CLONE_NEWNS) != 0) Die("unshare");
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Die("make-private");
@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
     } attr{};
     long r = syscall(SYS_bpf, 0 /* BPF_MAP_CREATE */, &attr, sizeof attr);
     Out("bpf_ret", r);
-    struct perf_event_attr pa{};
+    struct perf_event_attr pa {};
     pa.type = PERF_TYPE_SOFTWARE;
     pa.size = sizeof pa;
     pa.config = PERF_COUNT_SW_CPU_CLOCK;
@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     long r = syscall(SYS_pivot_root, "/nonexistent-new", "/nonexistent-old");
     Out("pivot_errno", r == 0 ? 0 : errno);
   } else if (act == "io_uring") {
-    struct io_uring_params p{};
+    struct io_uring_params p {};
     long fd = syscall(SYS_io_uring_setup, 4, &p);
     Out("ret", fd < 0 ? -errno : fd);
   } else if (act == "keys") {

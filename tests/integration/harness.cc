@@ -27,7 +27,9 @@ const Event* ActorRun::First(EventKind kind, int syscall) const {
   return v.empty() ? nullptr : v.front();
 }
 
-std::string ActorPath() { return NBW_ACTOR_PATH; }
+std::string ActorPath() {
+  return NBW_ACTOR_PATH;
+}
 
 std::string TempDir() {
   char tmpl[] = "/tmp/nbwtest.XXXXXX";

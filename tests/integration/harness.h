@@ -4,6 +4,7 @@
 // process and collect exactly the events of its process tree.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <cstdlib>
@@ -12,25 +13,23 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "sensor/sensor.h"
 
 namespace nbw::testing {
 
 // Root with BPF is required. Under CI (NBW_REQUIRE_BPF=1) a missing
 // privilege is a failure, never a skip.
-#define NBW_REQUIRE_BPF()                                                        \
-  do {                                                                           \
-    if (geteuid() != 0) {                                                        \
-      if (std::getenv("NBW_REQUIRE_BPF")) FAIL() << "needs root and BPF (CI)";   \
-      GTEST_SKIP() << "needs root and BPF";                                      \
-    }                                                                            \
+#define NBW_REQUIRE_BPF()                                                      \
+  do {                                                                         \
+    if (geteuid() != 0) {                                                      \
+      if (std::getenv("NBW_REQUIRE_BPF")) FAIL() << "needs root and BPF (CI)"; \
+      GTEST_SKIP() << "needs root and BPF";                                    \
+    }                                                                          \
   } while (0)
 
 struct ActorRun {
   pid_t pid = 0;
-  int status = 0;  // waitpid status
+  int status = 0;                        // waitpid status
   std::map<std::string, long long> out;  // the actor's key=value lines
   std::vector<Event> events;             // events of the actor's process tree, in order
 

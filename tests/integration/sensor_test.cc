@@ -4,6 +4,7 @@
 // used inside a network namespace the actor creates (nothing leaves the host).
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,8 +17,6 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "harness.h"
 #include "process/proc_fs.h"
@@ -64,7 +63,9 @@ class SensorTest : public ::testing::Test {
   std::string dir_;
 };
 
-int ExitCode(const ActorRun& r) { return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1; }
+int ExitCode(const ActorRun& r) {
+  return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
 
 // ---- process -----------------------------------------------------------------
 
@@ -92,10 +93,10 @@ TEST_F(SensorTest, ExecReportsExeArgvCwdAndHeaderFields) {
   EXPECT_EQ(e->mnt_ns, *procfs.NamespaceInode(getpid(), "mnt"));
   EXPECT_EQ(e->pid_ns, *procfs.NamespaceInode(getpid(), "pid"));
   EXPECT_EQ(e->net_ns, *procfs.NamespaceInode(getpid(), "net"));
-  const uint64_t lo = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          before.time_since_epoch()).count();
-  const uint64_t hi = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          after.time_since_epoch()).count();
+  const uint64_t lo =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(before.time_since_epoch()).count();
+  const uint64_t hi =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(after.time_since_epoch()).count();
   EXPECT_GE(e->realtime_ns + 5'000'000, lo);  // within clock-offset rounding
   EXPECT_LE(e->realtime_ns, hi + 5'000'000);
 }

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // DecodeEvent is the trust boundary with the kernel: every malformed record
 // must be refused with a message, never read past its end.
-#include <cstring>
-#include <vector>
+#include "sensor/decode.h"
 
 #include <gtest/gtest.h>
 
-#include "sensor/decode.h"
+#include <cstring>
+#include <vector>
 
 namespace nbw {
 namespace {
 
 std::vector<std::byte> Record(uint16_t kind, std::vector<std::string> blobs,
                               uint32_t extra_tail = 0) {
-  struct nbw_event ev{};
+  struct nbw_event ev {};
   ev.hdr.kind = kind;
   ev.hdr.abi = NBW_ABI_VERSION;
   ev.hdr.tgid = 42;
@@ -36,7 +36,9 @@ std::vector<std::byte> Record(uint16_t kind, std::vector<std::string> blobs,
   return out;
 }
 
-struct nbw_event* Hdr(std::vector<std::byte>& r) { return reinterpret_cast<nbw_event*>(r.data()); }
+struct nbw_event* Hdr(std::vector<std::byte>& r) {
+  return reinterpret_cast<nbw_event*>(r.data());
+}
 
 TEST(Decode, ValidOpenRecordYieldsFieldsAndStringsWithoutNul) {
   auto r = Record(NBW_EV_OPEN, {std::string("/etc/passwd\0", 12)});

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <unistd.h>
-
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "process/proc_fs.h"
 #include "sensor/sockaddr.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/un.h>
 
 namespace nbw {
 namespace {
 
 TEST(ProcStat, CommWithSpacesAndParensIsParsed) {
-  auto st = ParseStat("123 (evil) (x y) S 77 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
-                      "98765 1000 10");
+  auto st = ParseStat(
+      "123 (evil) (x y) S 77 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+      "98765 1000 10");
   ASSERT_TRUE(st.ok()) << st.status().message();
   EXPECT_EQ(st->comm, "evil) (x y");
   EXPECT_EQ(st->ppid, 77u);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <filesystem>
-#include <fstream>
+#include "policy/targets.h"
 
 #include <gtest/gtest.h>
 
-#include "policy/targets.h"
+#include <filesystem>
+#include <fstream>
 
 namespace nbw {
 namespace {
@@ -63,8 +63,7 @@ class TargetsBad : public ::testing::TestWithParam<BadPolicy> {};
 TEST_P(TargetsBad, ErrorNamesFileLineAndColumn) {
   auto t = TargetSet::LoadString(GetParam().yaml, "bad.yaml");
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find(GetParam().want), std::string::npos)
-      << t.status().message();
+  EXPECT_NE(t.status().message().find(GetParam().want), std::string::npos) << t.status().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -77,9 +76,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "bad.yaml:6:13: 'argv' is not a valid regex"},
         BadPolicy{"targets:\n  - name: a\n    role: r\n    match: {argv: x}\n",
                   "bad.yaml:4:12: target 'a' needs 'match.comm'"},
-        BadPolicy{"targets:\n  - name: a\n    rol: r\n", "bad.yaml:3:5: unknown target field 'rol'"},
-        BadPolicy{"targets:\n  - name: a\n    role: r\n    match: {comm: [averyveryverylongcomm]}\n",
-                  "must be 1-15 bytes"},
+        BadPolicy{"targets:\n  - name: a\n    rol: r\n",
+                  "bad.yaml:3:5: unknown target field 'rol'"},
+        BadPolicy{
+            "targets:\n  - name: a\n    role: r\n    match: {comm: [averyveryverylongcomm]}\n",
+            "must be 1-15 bytes"},
         BadPolicy{"targets: {a: 1}\n", "bad.yaml:1:10: 'targets' must be a list"},
         BadPolicy{"- just\n- a list\n", "top level must be a mapping"}));
 
@@ -100,9 +101,10 @@ TEST(Targets, BundledPoliciesLoad) {
 }
 
 TEST(KernelId, ComesFromTheConnectionFileName) {
-  EXPECT_EQ(KernelIdFromArgv({"python3", "-m", "ipykernel_launcher", "-f",
-                              "/run/user/0/jupyter/kernel-0b9e6c1e-0c2d-4b8a-9d5e-1f2a3b4c5d6e.json"}),
-            "0b9e6c1e-0c2d-4b8a-9d5e-1f2a3b4c5d6e");
+  EXPECT_EQ(
+      KernelIdFromArgv({"python3", "-m", "ipykernel_launcher", "-f",
+                        "/run/user/0/jupyter/kernel-0b9e6c1e-0c2d-4b8a-9d5e-1f2a3b4c5d6e.json"}),
+      "0b9e6c1e-0c2d-4b8a-9d5e-1f2a3b4c5d6e");
   EXPECT_EQ(KernelIdFromArgv({"python3", "-m", "ipykernel_launcher"}), "");
   EXPECT_EQ(KernelIdFromArgv({"x", "--f=/tmp/kernel-abc.json"}), "abc");
 }
