@@ -34,35 +34,46 @@ static __always_inline bool nbw_tracked_now(void)
 	return nbw_is_tracked(bpf_get_current_pid_tgid() >> 32);
 }
 
+/* The syscalls each handler owns, listed once: the filter, sys_enter and
+ * sys_exit must agree on them. */
+#define NBW_CASES_OPEN     \
+	case __NR_open:    \
+	case __NR_openat:  \
+	case __NR_openat2: \
+	case __NR_creat:
+#define NBW_CASES_NET      \
+	case __NR_connect: \
+	case __NR_bind:    \
+	case __NR_listen:  \
+	case __NR_accept:  \
+	case __NR_accept4: \
+	case __NR_socket:  \
+	case __NR_dup2:    \
+	case __NR_dup3:
+#define NBW_CASES_SIGNAL             \
+	case __NR_kill:              \
+	case __NR_tkill:             \
+	case __NR_tgkill:            \
+	case __NR_rt_sigqueueinfo:   \
+	case __NR_rt_tgsigqueueinfo: \
+	case __NR_pidfd_send_signal:
+#define NBW_CASES_PROCESS \
+	case __NR_clone:  \
+	case __NR_clone3: \
+	case __NR_fork:   \
+	case __NR_vfork:  \
+	case __NR_execve: \
+	case __NR_execveat:
+
 /* Every syscall the sensor pairs from enter to exit. Checked before
  * anything else: most syscalls (read, write, futex, epoll...) stop here. */
 static __always_inline bool nbw_watched_syscall(long nr)
 {
 	switch (nr) {
-	case __NR_open:
-	case __NR_openat:
-	case __NR_openat2:
-	case __NR_creat:
-	case __NR_connect:
-	case __NR_bind:
-	case __NR_listen:
-	case __NR_accept:
-	case __NR_accept4:
-	case __NR_socket:
-	case __NR_dup2:
-	case __NR_dup3:
-	case __NR_kill:
-	case __NR_tkill:
-	case __NR_tgkill:
-	case __NR_rt_sigqueueinfo:
-	case __NR_rt_tgsigqueueinfo:
-	case __NR_pidfd_send_signal:
-	case __NR_clone:
-	case __NR_clone3:
-	case __NR_fork:
-	case __NR_vfork:
-	case __NR_execve:
-	case __NR_execveat:
+		NBW_CASES_OPEN
+		NBW_CASES_NET
+		NBW_CASES_SIGNAL
+		NBW_CASES_PROCESS
 		return true;
 	}
 	return nbw_priv_blobs(nr) >= 0;
@@ -103,29 +114,14 @@ int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__builtin_memset(&in, 0, sizeof(in));
 	in.nr = nr;
 	switch (nr) {
-	case __NR_open:
-	case __NR_openat:
-	case __NR_openat2:
-	case __NR_creat:
+		NBW_CASES_OPEN
 		keep = nbw_enter_open(&in, a);
 		break;
-	case __NR_connect:
-	case __NR_bind:
-	case __NR_listen:
-	case __NR_accept:
-	case __NR_accept4:
-	case __NR_socket:
-	case __NR_dup2:
-	case __NR_dup3:
+		NBW_CASES_NET
 		__builtin_memcpy(in.args, a, sizeof(a));
 		keep = nbw_enter_net(&in, a);
 		break;
-	case __NR_kill:
-	case __NR_tkill:
-	case __NR_tgkill:
-	case __NR_rt_sigqueueinfo:
-	case __NR_rt_tgsigqueueinfo:
-	case __NR_pidfd_send_signal:
+		NBW_CASES_SIGNAL
 		keep = nbw_enter_signal(&in, a);
 		break;
 	case __NR_clone3: {
@@ -197,28 +193,13 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	ret = ctx->args[1];
 
 	switch (in->nr) {
-	case __NR_open:
-	case __NR_openat:
-	case __NR_openat2:
-	case __NR_creat:
+		NBW_CASES_OPEN
 		nbw_exit_open(in, ret);
 		break;
-	case __NR_connect:
-	case __NR_bind:
-	case __NR_listen:
-	case __NR_accept:
-	case __NR_accept4:
-	case __NR_socket:
-	case __NR_dup2:
-	case __NR_dup3:
+		NBW_CASES_NET
 		nbw_exit_net(in, ret);
 		break;
-	case __NR_kill:
-	case __NR_tkill:
-	case __NR_tgkill:
-	case __NR_rt_sigqueueinfo:
-	case __NR_rt_tgsigqueueinfo:
-	case __NR_pidfd_send_signal:
+		NBW_CASES_SIGNAL
 		nbw_exit_signal(in, ret);
 		break;
 	case __NR_execve:
