@@ -132,6 +132,9 @@ void Agent::ArmStatsTimer() {
     // events left in flight.
     const auto cutoff = std::chrono::steady_clock::now() - std::chrono::seconds(10);
     std::erase_if(recently_rejected_, [&](const auto& kv) { return kv.second < cutoff; });
+    if (size_t n = table_.ReapDead(); n > 0) {
+      spdlog::info("agent: reaped {} exited process(es) whose exit event was lost", n);
+    }
     if (size_t n = sensor_->SweepInflight(); n > 0) {
       spdlog::debug("sensor: swept {} enter/exit entries of untracked threads", n);
     }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "process/process_table.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 
 #include "policy/targets.h"
@@ -127,6 +129,12 @@ std::vector<AncestorRef> ProcessTable::Ancestry(uint32_t tgid, size_t max) const
     next = st.ok() ? st->ppid : 0;
   }
   return out;
+}
+
+size_t ProcessTable::ReapDead() {
+  return std::erase_if(procs_, [](const auto& kv) {
+    return ::kill(static_cast<pid_t>(kv.first), 0) != 0 && errno == ESRCH;
+  });
 }
 
 size_t ProcessTable::TargetCount() const {

@@ -65,6 +65,9 @@ class ProcessTable {
 
   ProcessInfo* Find(uint32_t tgid);
   void Remove(uint32_t tgid) { procs_.erase(tgid); }
+  // Drops entries of processes that no longer exist (their exit event was
+  // lost to a full ring buffer). Returns how many.
+  size_t ReapDead();
   // Parent chain, nearest first, at most `max` entries.
   std::vector<AncestorRef> Ancestry(uint32_t tgid, size_t max = 8) const;
   size_t size() const { return procs_.size(); }

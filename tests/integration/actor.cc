@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -239,6 +240,23 @@ int main(int argc, char** argv) {
     if (umount2(arg(1), MNT_DETACH) != 0) Die("umount2");
     long fs = syscall(SYS_fsopen, "tmpfs", 0);
     Out("fsopen", fs);
+  } else if (act == "new-mount-api") {  // open_tree + move_mount in a private namespace
+    if (unshare(CLONE_NEWNS) != 0) Die("unshare");
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Die("make-private");
+    long tree = syscall(SYS_open_tree, AT_FDCWD, arg(1), 1 /* OPEN_TREE_CLONE */);
+    Out("open_tree", tree);
+    long mv = syscall(SYS_move_mount, tree, "", AT_FDCWD, arg(2), 4 /* MOVE_MOUNT_F_EMPTY_PATH */);
+    Out("move_mount", mv < 0 ? -errno : mv);
+    long fs = syscall(SYS_fsopen, "tmpfs", 0);
+    long cfg = syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, nullptr, nullptr, 0);
+    long mnt = syscall(SYS_fsmount, fs, 0, 0);
+    Out("fsconfig", cfg);
+    Out("fsmount", mnt);
+  } else if (act == "long-argv") {  // exec /bin/true with argv far over the bound
+    std::string big(3000, 'a');
+    char* const av[] = {const_cast<char*>("true"), big.data(), big.data(), nullptr};
+    execv("/bin/true", av);
+    Die("execv");
   } else if (act == "unshare") {  // unshare user+mount
     long r = unshare(CLONE_NEWUSER | CLONE_NEWNS);
     Out("ret", r);

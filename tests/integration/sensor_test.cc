@@ -101,6 +101,28 @@ TEST_F(SensorTest, ExecReportsExeArgvCwdAndHeaderFields) {
   EXPECT_LE(e->realtime_ns, hi + 5'000'000);
 }
 
+TEST_F(SensorTest, LongArgvIsCutAtTheBoundAndFlagged) {
+  auto r = Run({"long-argv"});
+  ASSERT_EQ(ExitCode(r), 0);
+  auto execs = r.Of(EventKind::kExec);
+  ASSERT_EQ(execs.size(), 2u);
+  const Event* e = execs[1];
+  EXPECT_EQ(e->str[1].size(), static_cast<size_t>(NBW_ARGV_MAX));
+  EXPECT_EQ(e->args[1], 5u + 3001 + 3001);  // the real length: "true\0" + 2 x (3000 + NUL)
+  EXPECT_EQ(e->args[0], 3u);
+  EXPECT_TRUE(e->truncated());
+  auto j = EventToJson(*e, nullptr, "h");
+  EXPECT_EQ(j["exec"]["argv_truncated"], true);
+  EXPECT_EQ(j["exec"]["argv"][0], "true");
+  EXPECT_EQ(j["truncated"], true);
+}
+
+TEST_F(SensorTest, ExitUntracksTheProcessInTheKernel) {
+  auto r = Run({"exit", "0"});
+  ASSERT_NE(r.First(EventKind::kExit), nullptr);
+  EXPECT_FALSE(SensorHarness::Get().sensor().IsTracked(static_cast<uint32_t>(r.pid)));
+}
+
 TEST_F(SensorTest, ExitReportsCode) {
   auto r = Run({"exit", "7"});
   ASSERT_EQ(ExitCode(r), 7);
@@ -447,6 +469,24 @@ TEST_F(SensorTest, MountUmountAndFsopenAreReported) {
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->str[0], "tmpfs");
   EXPECT_EQ(f->ret, r.out.at("fsopen"));
+}
+
+TEST_F(SensorTest, NewMountApiIsReported) {
+  auto r = Run({"new-mount-api", dir_ + "/sub", dir_});
+  ASSERT_EQ(ExitCode(r), 0);
+  const Event* t = r.First(EventKind::kSyscall, SYS_open_tree);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->str[0], dir_ + "/sub");
+  EXPECT_EQ(t->ret, r.out.at("open_tree"));
+  const Event* m = r.First(EventKind::kSyscall, SYS_move_mount);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->str[0], "");
+  EXPECT_EQ(m->str[1], dir_);
+  EXPECT_EQ(m->ret, r.out.at("move_mount"));
+  ASSERT_NE(r.First(EventKind::kSyscall, SYS_fsconfig), nullptr);
+  const Event* f = r.First(EventKind::kSyscall, SYS_fsmount);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->ret, r.out.at("fsmount"));
 }
 
 TEST_F(SensorTest, UnshareOfUserAndMountNamespacesIsReported) {
