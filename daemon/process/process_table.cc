@@ -11,6 +11,14 @@
 
 namespace nbw {
 
+ProcessTable::ProcessTable(const ProcFs& procfs)
+    : procfs_(procfs), host_mnt_ns_([&] {
+        // The daemon's own mount namespace: the host's on a host, the pod's
+        // in a sidecar (pid 1's may not even be readable).
+        auto ns = procfs.NamespaceInode(static_cast<uint32_t>(getpid()), "mnt");
+        return ns.ok() ? *ns : 0;
+      }()) {}
+
 ProcessInfo& ProcessTable::Apply(const Event& ev) {
   ProcessInfo& p = procs_[ev.tgid];
   if (p.tgid == 0) {
@@ -34,6 +42,15 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
         // A new image may be the kernel itself (exec'd by a launcher):
         // the connection file in argv names it.
         if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
+        // Entering a container is an exec in another mount namespace (runc
+        // init execs the container's process): look at its cgroups then.
+        if (ev.mnt_ns != host_mnt_ns_) {
+          if (auto cg = procfs_.Cgroup(ev.tgid); cg.ok()) {
+            if (std::string id = ContainerIdFromCgroup(*cg, true); !id.empty()) {
+              p.container_id = id;
+            }
+          }
+        }
       }
       break;
     case EventKind::kFork: {
@@ -75,9 +92,8 @@ void ProcessTable::RefreshIdentity(ProcessInfo& p) {
     }
   }
   if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
-  auto host_mnt = procfs_.NamespaceInode(1, "mnt");
   auto own_mnt = procfs_.NamespaceInode(p.tgid, "mnt");
-  const bool own_ns = host_mnt.ok() && own_mnt.ok() && *host_mnt != *own_mnt;
+  const bool own_ns = host_mnt_ns_ != 0 && own_mnt.ok() && host_mnt_ns_ != *own_mnt;
   if (auto cg = procfs_.Cgroup(p.tgid); cg.ok())
     p.container_id = ContainerIdFromCgroup(*cg, own_ns);
 }

@@ -51,7 +51,7 @@ struct AncestorRef {
 
 class ProcessTable {
  public:
-  explicit ProcessTable(const ProcFs& procfs) : procfs_(procfs) {}
+  explicit ProcessTable(const ProcFs& procfs);
   ProcessTable(const ProcessTable&) = delete;
   ProcessTable& operator=(const ProcessTable&) = delete;
 
@@ -75,6 +75,7 @@ class ProcessTable {
 
  private:
   const ProcFs& procfs_;
+  const uint64_t host_mnt_ns_;  // the daemon's: a process in another may be in a container
   std::unordered_map<uint32_t, ProcessInfo> procs_;
 };
 

@@ -113,6 +113,46 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(len(opens), 1)
         self.assertEqual(opens[0]["target"]["selector"], "actor-server")
 
+    def test_runc_container_process_carries_its_container_id(self):
+        bundle = os.path.join(self.tmp, "bundle")
+        rootfs = os.path.join(bundle, "rootfs")
+        for d in ("bin", "etc", "proc", "dev", "sys", "tmp"):
+            os.makedirs(os.path.join(rootfs, d))
+        shutil.copy("/usr/bin/busybox", os.path.join(rootfs, "bin/busybox"))
+        for tool in ("sh", "cat"):
+            os.symlink("busybox", os.path.join(rootfs, "bin", tool))
+        with open(os.path.join(rootfs, "etc/hostname"), "w") as f:
+            f.write("in-container\n")
+        subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+        with open(os.path.join(bundle, "config.json")) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = ["sh", "-c", "cat /etc/hostname"]
+        cfg["root"]["readonly"] = True
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        name = "nbw-test-%d" % os.getpid()
+        # A shell tracked by --track-pid starts the container: runc, runc init
+        # and the container's process all descend from it.
+        proc = subprocess.Popen(["/bin/sh", "-c", "read x; exec runc run --bundle %s %s"
+                                 % (bundle, name)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        self.daemon = Daemon("--events", "--track-pid", str(proc.pid), policies=self.policy)
+        out, _ = proc.communicate(b"go\n", timeout=60)
+        self.assertEqual(out, b"in-container\n")
+        opens = self.daemon.wait_for(lambda l: l.get("type") == "open"
+                                     and l["open"]["path"] == "/etc/hostname"
+                                     and l["proc"]["comm"] == "cat")
+        self.assertEqual(len(opens), 1)
+        o = opens[0]
+        self.assertEqual(o["target"]["container_id"], name)
+        host_mnt = os.stat("/proc/self/ns/mnt").st_ino
+        self.assertNotEqual(o["proc"]["ns"]["mnt"], host_mnt)
+        execs = [l for l in self.daemon.lines() if l.get("type") == "exec"
+                 and l["proc"]["pid"] == o["proc"]["pid"]]
+        self.assertEqual(execs[-1]["exec"]["exe"], "/bin/busybox")
+        self.assertEqual(execs[-1]["exec"]["argv"], ["cat", "/etc/hostname"])
+
     def test_path_with_newline_stays_one_json_line(self):
         evil = os.path.join(self.tmp, "a\nb\"c\x01")
         with open(evil, "w") as f:
