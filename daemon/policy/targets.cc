@@ -141,7 +141,7 @@ Result<TargetSet> TargetSet::LoadPath(const std::string& path) {
   std::vector<std::string> files;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    for (const auto& e : fs::directory_iterator(path, ec)) {
+    for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
       const auto ext = e.path().extension();
       if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
     }

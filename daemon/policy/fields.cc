@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/fields.h"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "sensor/render.h"
+#include "sensor/sockaddr.h"
+
+namespace nbw {
+namespace {
+
+std::string Basename(std::string_view p) {
+  size_t s = p.rfind('/');
+  return std::string(s == std::string_view::npos ? p : p.substr(s + 1));
+}
+
+std::string Dirname(std::string_view p) {
+  size_t s = p.rfind('/');
+  if (s == std::string_view::npos) return ".";
+  return s == 0 ? "/" : std::string(p.substr(0, s));
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+bool Is(const EvalContext& c, EventKind k) {
+  return c.ev.kind == k;
+}
+
+std::string OpenPath(const EvalContext& c) {
+  if (!(c.ev.flags & NBW_F_PATH_RAW)) return c.ev.str[0];
+  return c.Rendered()["open"].value("path", "");
+}
+
+std::optional<SockAddr> NetAddr(const EvalContext& c) {
+  if (!Is(c, EventKind::kNet) || !c.ev.present[0]) return std::nullopt;
+  return ParseSockAddr(c.ev.str[0]);
+}
+
+FieldValue FromJson(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_boolean()) return j.get<bool>();
+  if (j.is_number_integer() || j.is_number_unsigned()) return j.get<int64_t>();
+  if (j.is_array()) {
+    std::vector<std::string> v;
+    for (const auto& e : j) v.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+    return v;
+  }
+  return std::monostate{};
+}
+
+const std::vector<FieldSpec> kFields = {
+    {"event.type",
+     [](const EvalContext& c) -> FieldValue { return std::string(EventKindName(c.ev.kind)); },
+     "exec, fork, exit, open, net, ..."},
+    {"syscall",
+     [](const EvalContext& c) -> FieldValue { return std::string(SyscallName(c.ev.syscall)); },
+     "syscall name"},
+    {"ret", [](const EvalContext& c) -> FieldValue { return c.ev.ret; }, "return value"},
+    {"failed", [](const EvalContext& c) -> FieldValue { return c.ev.syscall >= 0 && c.ev.ret < 0; },
+     "the syscall failed"},
+    {"errno",
+     [](const EvalContext& c) -> FieldValue {
+       if (c.ev.ret >= 0 || c.ev.ret <= -4096) return std::monostate{};
+       return ErrnoName(static_cast<int>(-c.ev.ret));
+     },
+     "ENOENT, EPERM, ..."},
+    {"proc.pid", [](const EvalContext& c) -> FieldValue { return int64_t{c.ev.tgid}; }, ""},
+    {"proc.ppid", [](const EvalContext& c) -> FieldValue { return int64_t{c.ev.ppid}; }, ""},
+    {"proc.uid", [](const EvalContext& c) -> FieldValue { return int64_t{c.ev.uid}; }, ""},
+    {"proc.euid", [](const EvalContext& c) -> FieldValue { return int64_t{c.ev.euid}; }, ""},
+    {"proc.comm", [](const EvalContext& c) -> FieldValue { return c.ev.comm; }, ""},
+    {"proc.exe",
+     [](const EvalContext& c) -> FieldValue { return c.proc ? c.proc->exe : std::string(); },
+     "executable path"},
+    {"proc.name",
+     [](const EvalContext& c) -> FieldValue {
+       return c.proc && !c.proc->exe.empty() ? Basename(c.proc->exe) : c.ev.comm;
+     },
+     "basename of proc.exe"},
+    {"proc.argv",
+     [](const EvalContext& c) -> FieldValue { return c.proc ? Join(c.proc->argv) : std::string(); },
+     "argv joined by spaces"},
+    {"proc.cwd",
+     [](const EvalContext& c) -> FieldValue { return c.proc ? c.proc->cwd : std::string(); }, ""},
+    {"parent.name",
+     [](const EvalContext& c) -> FieldValue {
+       const auto& a = c.Ancestors();
+       return a.empty() ? std::string() : Basename(a[0].exe);
+     },
+     ""},
+    {"parent.exe",
+     [](const EvalContext& c) -> FieldValue {
+       const auto& a = c.Ancestors();
+       return a.empty() ? std::string() : a[0].exe;
+     },
+     ""},
+    {"ancestors.name",
+     [](const EvalContext& c) -> FieldValue {
+       std::vector<std::string> v;
+       for (const auto& a : c.Ancestors()) v.push_back(Basename(a.exe));
+       return v;
+     },
+     "basenames of the ancestors (list)"},
+    {"target.role",
+     [](const EvalContext& c) -> FieldValue { return c.proc ? c.proc->role : std::string(); }, ""},
+    {"target.selector",
+     [](const EvalContext& c) -> FieldValue { return c.proc ? c.proc->selector : std::string(); },
+     ""},
+    {"target.user",
+     [](const EvalContext& c) -> FieldValue {
+       return c.proc ? c.proc->jupyter.user : std::string();
+     },
+     ""},
+    {"container",
+     [](const EvalContext& c) -> FieldValue { return c.proc && !c.proc->container_id.empty(); },
+     "runs in a container"},
+    {"exec.exe",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       return (c.ev.flags & NBW_F_PATH_RAW) ? c.Rendered()["exec"].value("path", "") : c.ev.str[0];
+     },
+     ""},
+    {"exec.name",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       return Basename(c.ev.str[0]);
+     },
+     ""},
+    {"exec.dir",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       return Dirname(c.ev.str[0]);
+     },
+     ""},
+    {"exec.argv",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       return Join(SplitNul(c.ev.str[1]));
+     },
+     "argv joined by spaces"},
+    {"exec.fileless",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       return (c.ev.flags & NBW_F_FILELESS) != 0;
+     },
+     ""},
+    {"open.path",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kOpen)) return std::monostate{};
+       return OpenPath(c);
+     },
+     ""},
+    {"open.name",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kOpen)) return std::monostate{};
+       return Basename(OpenPath(c));
+     },
+     ""},
+    {"open.write",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kOpen)) return std::monostate{};
+       return (c.ev.args[0] & 3) != 0;
+     },
+     "opened for writing"},
+    {"open.read",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kOpen)) return std::monostate{};
+       return (c.ev.args[0] & 3) != 1;
+     },
+     "opened for reading"},
+    {"net.op",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kNet)) return std::monostate{};
+       std::string op(SyscallName(c.ev.syscall));
+       return op == "accept4" ? std::string("accept") : op;
+     },
+     "connect, bind, listen, accept"},
+    {"net.address",
+     [](const EvalContext& c) -> FieldValue {
+       auto a = NetAddr(c);
+       if (!a || a->family == AF_UNIX) return std::monostate{};
+       return a->address;
+     },
+     ""},
+    {"net.port",
+     [](const EvalContext& c) -> FieldValue {
+       auto a = NetAddr(c);
+       if (!a || a->family == AF_UNIX) return std::monostate{};
+       return int64_t{a->port};
+     },
+     ""},
+    {"net.path",
+     [](const EvalContext& c) -> FieldValue {
+       auto a = NetAddr(c);
+       if (!a || a->family != AF_UNIX) return std::monostate{};
+       return a->address;
+     },
+     "unix socket path"},
+    {"net.family",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kNet)) return std::monostate{};
+       return std::string(FamilyName(static_cast<int>(c.ev.args[1])));
+     },
+     ""},
+    {"socket.family",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSocket)) return std::monostate{};
+       return std::string(FamilyName(static_cast<int>(c.ev.args[0])));
+     },
+     ""},
+    {"dup.newfd",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kDup)) return std::monostate{};
+       return static_cast<int64_t>(c.ev.args[1]);
+     },
+     ""},
+    {"signal.target_pid",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSignal)) return std::monostate{};
+       return static_cast<int64_t>(static_cast<int32_t>(c.ev.args[0]));
+     },
+     ""},
+    {"signal.signo",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSignal)) return std::monostate{};
+       return static_cast<int64_t>(c.ev.args[1]);
+     },
+     ""},
+};
+
+}  // namespace
+
+const nlohmann::json& EvalContext::Rendered() const {
+  if (!rendered_) rendered_ = EventToJson(ev, proc, "");
+  return *rendered_;
+}
+
+const std::vector<AncestorRef>& EvalContext::Ancestors() const {
+  if (!ancestors_) ancestors_ = table ? table->Ancestry(ev.tgid) : std::vector<AncestorRef>{};
+  return *ancestors_;
+}
+
+const std::vector<FieldSpec>& AllFields() {
+  return kFields;
+}
+
+std::optional<FieldRef> ResolveField(std::string_view name) {
+  if (name.starts_with("args.") && name.size() > 5) {
+    return FieldRef{std::string(name), nullptr, std::string(name.substr(5))};
+  }
+  if (auto g = LookupField(name)) return FieldRef{std::string(name), *g, {}};
+  return std::nullopt;
+}
+
+std::optional<FieldGetter> LookupField(std::string_view name) {
+  for (const auto& f : kFields) {
+    if (f.name == name) return f.get;
+  }
+  return std::nullopt;
+}
+
+std::string FieldToString(const FieldValue& v) {
+  struct {
+    std::string operator()(std::monostate) const { return ""; }
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(int64_t i) const { return std::to_string(i); }
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(const std::vector<std::string>& l) const {
+      return fmt::format("{}", fmt::join(l, ","));
+    }
+  } visit;
+  return std::visit(visit, v);
+}
+
+// Syscall arguments by name, from the rendered event ("args.namespaces").
+FieldValue SyscallArg(const EvalContext& c, const std::string& name) {
+  if (c.ev.kind != EventKind::kSyscall) return std::monostate{};
+  const auto& args = c.Rendered()["args"];
+  if (!args.contains(name)) return std::monostate{};
+  return FromJson(args[name]);
+}
+
+}  // namespace nbw

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fields: the names a rule's conditions use ("open.path", "proc.name", ...)
+// and how each is read from an event and what the process table knows.
+// Looked up once when a rule is compiled; evaluated per event without
+// allocation where the value is already a string in the event. Any thread.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "process/process_table.h"
+#include "sensor/event.h"
+
+namespace nbw {
+
+// What a field evaluates to. Lists (ancestors, namespaces) match when any
+// element matches.
+using FieldValue =
+    std::variant<std::monostate, std::string, int64_t, bool, std::vector<std::string>>;
+
+// Everything a rule may look at for one event. `args` is rendered lazily:
+// only syscall events' arguments need it.
+class EvalContext {
+ public:
+  EvalContext(const Event& ev, const ProcessInfo* proc, const ProcessTable* table)
+      : ev(ev), proc(proc), table(table) {}
+  const Event& ev;
+  const ProcessInfo* proc;
+  const ProcessTable* table;
+  const nlohmann::json& Rendered() const;  // the event as JSON, rendered once
+  const std::vector<AncestorRef>& Ancestors() const;
+
+ private:
+  mutable std::optional<nlohmann::json> rendered_;
+  mutable std::optional<std::vector<AncestorRef>> ancestors_;
+};
+
+using FieldGetter = FieldValue (*)(const EvalContext&);
+
+struct FieldSpec {
+  std::string_view name;
+  FieldGetter get;
+  std::string_view help;
+};
+
+// nullopt for an unknown name ("args.<name>" fields are FieldRef's job).
+std::optional<FieldGetter> LookupField(std::string_view name);
+// A syscall event's decoded argument by name ("namespaces" in args.namespaces).
+FieldValue SyscallArg(const EvalContext& c, const std::string& name);
+
+// A field as a rule names it: a getter, or a syscall argument name.
+struct FieldRef {
+  std::string name;
+  FieldGetter get = nullptr;
+  std::string arg;  // set for "args.<arg>"
+  FieldValue Read(const EvalContext& c) const { return get ? get(c) : SyscallArg(c, arg); }
+};
+// Resolves "proc.name", "args.namespaces", ...; nullopt if unknown.
+std::optional<FieldRef> ResolveField(std::string_view name);
+const std::vector<FieldSpec>& AllFields();
+std::string FieldToString(const FieldValue& v);
+
+}  // namespace nbw

@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "policy/rules.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+#include "process/proc_fs.h"
+
+namespace nbw {
+namespace {
+
+constexpr size_t kMaxPolicyBytes = 4 * 1024 * 1024;
+
+std::string Where(const std::string& origin, const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  if (m.line < 0) return origin;
+  return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
+}
+
+// Calls pred on the value, or on each element of a list value.
+template <typename Pred>
+bool AnyString(const FieldValue& v, Pred pred) {
+  if (std::holds_alternative<std::monostate>(v)) return false;
+  if (const auto* l = std::get_if<std::vector<std::string>>(&v)) {
+    return std::any_of(l->begin(), l->end(), [&](const std::string& s) { return pred(s); });
+  }
+  return pred(FieldToString(v));
+}
+
+class StringsMatcher : public Matcher {
+ public:
+  enum class Op { kIn, kPrefix, kSuffix, kContains, kGlob };
+  StringsMatcher(Op op, std::vector<std::string> values) : op_(op), values_(std::move(values)) {}
+  bool Match(const FieldValue& v) const override {
+    return AnyString(v, [&](const std::string& s) {
+      for (const auto& w : values_) {
+        switch (op_) {
+          case Op::kIn:
+            if (s == w) return true;
+            break;
+          case Op::kPrefix:
+            if (s.starts_with(w)) return true;
+            break;
+          case Op::kSuffix:
+            if (s.ends_with(w)) return true;
+            break;
+          case Op::kContains:
+            if (s.find(w) != std::string::npos) return true;
+            break;
+          case Op::kGlob:
+            if (fnmatch(w.c_str(), s.c_str(), 0) == 0) return true;
+            break;
+        }
+      }
+      return false;
+    });
+  }
+
+ private:
+  const Op op_;
+  const std::vector<std::string> values_;
+};
+
+class RegexMatcher : public Matcher {
+ public:
+  explicit RegexMatcher(std::regex re) : re_(std::move(re)) {}
+  bool Match(const FieldValue& v) const override {
+    return AnyString(v, [&](const std::string& s) { return std::regex_search(s, re_); });
+  }
+
+ private:
+  const std::regex re_;
+};
+
+class CompareMatcher : public Matcher {
+ public:
+  enum class Op { kGt, kGe, kLt, kLe };
+  CompareMatcher(Op op, int64_t n) : op_(op), n_(n) {}
+  bool Match(const FieldValue& v) const override {
+    const auto* i = std::get_if<int64_t>(&v);
+    if (!i) return false;
+    switch (op_) {
+      case Op::kGt: return *i > n_;
+      case Op::kGe: return *i >= n_;
+      case Op::kLt: return *i < n_;
+      case Op::kLe: return *i <= n_;
+    }
+    return false;
+  }
+
+ private:
+  const Op op_;
+  const int64_t n_;
+};
+
+class BoolMatcher : public Matcher {
+ public:
+  explicit BoolMatcher(bool b) : b_(b) {}
+  bool Match(const FieldValue& v) const override {
+    const auto* b = std::get_if<bool>(&v);
+    return b && *b == b_;
+  }
+
+ private:
+  const bool b_;
+};
+
+class NotMatcher : public Matcher {
+ public:
+  explicit NotMatcher(std::unique_ptr<Matcher> m) : m_(std::move(m)) {}
+  bool Match(const FieldValue& v) const override { return !m_->Match(v); }
+
+ private:
+  const std::unique_ptr<Matcher> m_;
+};
+
+class Compiler {
+ public:
+  Compiler(const std::string& origin, const std::map<std::string, std::vector<std::string>>& lists)
+      : origin_(origin), lists_(lists) {}
+
+  // Scalars and sequences of scalars; "$name" is a list from `lists:`.
+  Result<std::vector<std::string>> Values(const YAML::Node& n) {
+    std::vector<std::string> out;
+    auto add = [&](const YAML::Node& e) -> Status {
+      if (!e.IsScalar()) return Status::Error(Where(origin_, e), "expected a string or a number");
+      std::string s = e.as<std::string>();
+      if (s.starts_with("$")) {
+        auto it = lists_.find(s.substr(1));
+        if (it == lists_.end())
+          return Status::Error(Where(origin_, e), fmt::format("unknown list '{}'", s));
+        out.insert(out.end(), it->second.begin(), it->second.end());
+      } else {
+        out.push_back(std::move(s));
+      }
+      return Status::Ok();
+    };
+    if (n.IsSequence()) {
+      for (const auto& e : n) {
+        if (Status s = add(e); !s.ok()) return s;
+      }
+    } else if (Status s = add(n); !s.ok()) {
+      return s;
+    }
+    return out;
+  }
+
+  Result<std::unique_ptr<Matcher>> CompileMatcher(const YAML::Node& n) {
+    if (n.IsScalar()) {
+      const std::string s = n.as<std::string>();
+      if (s == "true" || s == "false")
+        return std::unique_ptr<Matcher>(new BoolMatcher(s == "true"));
+      auto v = Values(n);
+      if (!v.ok()) return v.status();
+      return std::unique_ptr<Matcher>(new StringsMatcher(StringsMatcher::Op::kIn, *v));
+    }
+    if (n.IsSequence()) {
+      auto v = Values(n);
+      if (!v.ok()) return v.status();
+      return std::unique_ptr<Matcher>(new StringsMatcher(StringsMatcher::Op::kIn, *v));
+    }
+    if (!n.IsMap() || n.size() != 1) {
+      return Status::Error(Where(origin_, n),
+                           "a test is a value, a list, or one operator: "
+                           "{in|prefix|suffix|contains|glob|regex|gt|ge|lt|le|not: ...}");
+    }
+    const auto kv = *n.begin();
+    const std::string op = kv.first.as<std::string>();
+    const YAML::Node arg = kv.second;
+    static const std::map<std::string, StringsMatcher::Op> kStrOps = {
+        {"in", StringsMatcher::Op::kIn},
+        {"eq", StringsMatcher::Op::kIn},
+        {"prefix", StringsMatcher::Op::kPrefix},
+        {"suffix", StringsMatcher::Op::kSuffix},
+        {"contains", StringsMatcher::Op::kContains},
+        {"glob", StringsMatcher::Op::kGlob}};
+    static const std::map<std::string, CompareMatcher::Op> kCmpOps = {
+        {"gt", CompareMatcher::Op::kGt},
+        {"ge", CompareMatcher::Op::kGe},
+        {"lt", CompareMatcher::Op::kLt},
+        {"le", CompareMatcher::Op::kLe}};
+    if (auto it = kStrOps.find(op); it != kStrOps.end()) {
+      auto v = Values(arg);
+      if (!v.ok()) return v.status();
+      return std::unique_ptr<Matcher>(new StringsMatcher(it->second, *v));
+    }
+    if (auto it = kCmpOps.find(op); it != kCmpOps.end()) {
+      int64_t x = 0;
+      const std::string s = arg.IsScalar() ? arg.as<std::string>() : "";
+      auto r = std::from_chars(s.data(), s.data() + s.size(), x);
+      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) {
+        return Status::Error(Where(origin_, arg), fmt::format("'{}' needs an integer", op));
+      }
+      return std::unique_ptr<Matcher>(new CompareMatcher(it->second, x));
+    }
+    if (op == "regex") {
+      if (!arg.IsScalar()) return Status::Error(Where(origin_, arg), "'regex' needs a string");
+      try {
+        return std::unique_ptr<Matcher>(new RegexMatcher(
+            std::regex(arg.as<std::string>(), std::regex::ECMAScript | std::regex::optimize)));
+      } catch (const std::regex_error& e) {
+        return Status::Error(Where(origin_, arg), fmt::format("not a valid regex: {}", e.what()));
+      }
+    }
+    if (op == "not") {
+      auto inner = CompileMatcher(arg);
+      if (!inner.ok()) return inner.status();
+      return std::unique_ptr<Matcher>(new NotMatcher(std::move(inner).value()));
+    }
+    return Status::Error(Where(origin_, kv.first), fmt::format("unknown operator '{}'", op));
+  }
+
+  Result<Condition> CompileCondition(const YAML::Node& n) {
+    if (!n.IsMap())
+      return Status::Error(Where(origin_, n), "a condition is a mapping of field: test");
+    Condition c;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "any" || key == "not") {
+        std::vector<YAML::Node> subs;
+        if (kv.second.IsSequence()) {
+          for (const auto& e : kv.second) subs.push_back(e);
+        } else {
+          subs.push_back(kv.second);
+        }
+        for (const auto& sub : subs) {
+          auto cc = CompileCondition(sub);
+          if (!cc.ok()) return cc.status();
+          (key == "any" ? c.any : c.none).push_back(std::move(cc).value());
+        }
+        continue;
+      }
+      auto field = ResolveField(key);
+      if (!field) {
+        return Status::Error(Where(origin_, kv.first),
+                             fmt::format("unknown field '{}' (see docs/policy.md)", key));
+      }
+      auto m = CompileMatcher(kv.second);
+      if (!m.ok()) return m.status();
+      c.tests.push_back({std::move(*field), std::move(m).value()});
+    }
+    return c;
+  }
+
+ private:
+  const std::string& origin_;
+  const std::map<std::string, std::vector<std::string>>& lists_;
+};
+
+std::optional<EventKind> ParseKind(std::string_view s) {
+  for (int k = NBW_EV_EXEC; k < NBW_EV_KIND_MAX; k++) {
+    if (EventKindName(static_cast<EventKind>(k)) == s) return static_cast<EventKind>(k);
+  }
+  return std::nullopt;
+}
+
+Result<YAML::Node> ParseYaml(const std::string& yaml, const std::string& origin) {
+  try {
+    return YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Status::Error(fmt::format("{}:{}:{}", origin, e.mark.line + 1, e.mark.column + 1),
+                         e.msg);
+  }
+}
+
+}  // namespace
+
+std::string_view SeverityName(Severity s) {
+  static const char* kNames[] = {"emergency", "alert",  "critical",      "error",
+                                 "warning",   "notice", "informational", "debug"};
+  return kNames[static_cast<int>(s)];
+}
+
+std::optional<Severity> ParseSeverity(std::string_view s) {
+  for (int i = 0; i <= static_cast<int>(Severity::kDebug); i++) {
+    if (SeverityName(static_cast<Severity>(i)) == s) return static_cast<Severity>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view RuleActionName(RuleAction a) {
+  switch (a) {
+    case RuleAction::kAlert: return "alert";
+    case RuleAction::kKill: return "kill";
+    case RuleAction::kDeny: return "deny";
+  }
+  return "alert";
+}
+
+bool Condition::Eval(const EvalContext& c) const {
+  for (const auto& t : tests) {
+    if (!t.matcher->Match(t.field.Read(c))) return false;
+  }
+  if (!any.empty() &&
+      std::none_of(any.begin(), any.end(), [&](const Condition& x) { return x.Eval(c); })) {
+    return false;
+  }
+  return std::none_of(none.begin(), none.end(), [&](const Condition& x) { return x.Eval(c); });
+}
+
+bool Rule::Matches(const EvalContext& c) const {
+  if (!events.count(c.ev.kind)) return false;
+  if (!roles.empty() && (!c.proc || !roles.count(c.proc->role))) return false;
+  if (!when.Eval(c)) return false;
+  return std::none_of(except.begin(), except.end(), [&](const Condition& x) { return x.Eval(c); });
+}
+
+std::string Rule::Summarize(const EvalContext& c) const {
+  std::string out;
+  size_t i = 0;
+  while (i < summary.size()) {
+    size_t open = summary.find('{', i);
+    if (open == std::string::npos) break;
+    size_t close = summary.find('}', open);
+    if (close == std::string::npos) break;
+    out.append(summary, i, open - i);
+    auto f = ResolveField(std::string_view(summary).substr(open + 1, close - open - 1));
+    out += f ? FieldToString(f->Read(c)) : summary.substr(open, close - open + 1);
+    i = close + 1;
+  }
+  out.append(summary, std::min(i, summary.size()));
+  return out;
+}
+
+Status RuleSet::AddLists(const std::string& yaml, const std::string& origin) {
+  auto root = ParseYaml(yaml, origin);
+  if (!root.ok()) return root.status();
+  if (root->IsNull()) return Status::Ok();
+  if (!root->IsMap()) return Status::Error(Where(origin, *root), "top level must be a mapping");
+  for (const auto& kv : *root) {
+    const std::string key = kv.first.as<std::string>();
+    if (key != "targets" && key != "lists" && key != "rules") {
+      return Status::Error(Where(origin, kv.first),
+                           fmt::format("unknown section '{}' (targets, lists, rules)", key));
+    }
+  }
+  if (!(*root)["lists"]) return Status::Ok();
+  const YAML::Node lists = (*root)["lists"];
+  if (!lists.IsMap())
+    return Status::Error(Where(origin, lists), "'lists' must be a mapping of name: [values]");
+  for (const auto& kv : lists) {
+    const std::string name = kv.first.as<std::string>();
+    if (lists_.count(name)) {
+      return Status::Error(Where(origin, kv.first), fmt::format("list '{}' defined twice", name));
+    }
+    Compiler comp(origin, lists_);
+    auto v = comp.Values(kv.second);
+    if (!v.ok()) return v.status();
+    lists_[name] = std::move(*v);
+  }
+  return Status::Ok();
+}
+
+Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
+  auto root = ParseYaml(yaml, origin);
+  if (!root.ok()) return root.status();
+  if (!root->IsMap() || !(*root)["rules"]) return Status::Ok();
+  const YAML::Node rules = (*root)["rules"];
+  if (!rules.IsSequence()) return Status::Error(Where(origin, rules), "'rules' must be a list");
+  static const std::set<std::string> kKeys = {"id",    "name",   "description", "event",
+                                              "roles", "when",   "except",      "severity",
+                                              "mitre", "action", "summary",     "enabled"};
+  for (const auto& r : rules) {
+    if (!r.IsMap()) return Status::Error(Where(origin, r), "a rule must be a mapping");
+    auto rule = std::make_unique<Rule>();
+    rule->source = Where(origin, r);
+    for (const auto& kv : r) {
+      if (!kKeys.count(kv.first.as<std::string>())) {
+        return Status::Error(Where(origin, kv.first),
+                             fmt::format("unknown rule field '{}'", kv.first.as<std::string>()));
+      }
+    }
+    auto scalar = [&](const char* key, std::string& out, bool required) -> Status {
+      const YAML::Node n = r[key];
+      if (!n)
+        return required ? Status::Error(rule->source, fmt::format("rule needs '{}'", key))
+                        : Status::Ok();
+      if (!n.IsScalar())
+        return Status::Error(Where(origin, n), fmt::format("'{}' must be a string", key));
+      out = n.as<std::string>();
+      return Status::Ok();
+    };
+    if (Status s = scalar("id", rule->id, true); !s.ok()) return s;
+    if (Status s = scalar("name", rule->name, true); !s.ok()) return s;
+    if (Status s = scalar("description", rule->description, false); !s.ok()) return s;
+    if (Status s = scalar("summary", rule->summary, false); !s.ok()) return s;
+    if (r["enabled"] && r["enabled"].IsScalar() && r["enabled"].as<std::string>() == "false")
+      continue;
+    for (const auto& other : rules_) {
+      if (other->id == rule->id) {
+        return Status::Error(
+            rule->source, fmt::format("rule id '{}' already used at {}", rule->id, other->source));
+      }
+    }
+    Compiler comp(origin, lists_);
+    const std::string ctx = fmt::format("rule {}", rule->id);
+
+    if (!r["event"]) return Status::Error(rule->source, ctx + " needs 'event'");
+    auto kinds = comp.Values(r["event"]);
+    if (!kinds.ok()) return kinds.status();
+    for (const auto& k : *kinds) {
+      auto kind = ParseKind(k);
+      if (!kind) {
+        return Status::Error(Where(origin, r["event"]),
+                             fmt::format("{}: unknown event '{}' (exec, fork, exit, open, net, "
+                                         "socket, dup, syscall, signal)",
+                                         ctx, k));
+      }
+      rule->events.insert(*kind);
+    }
+    if (r["roles"]) {
+      auto roles = comp.Values(r["roles"]);
+      if (!roles.ok()) return roles.status();
+      rule->roles.insert(roles->begin(), roles->end());
+    }
+    if (r["when"]) {
+      auto c = comp.CompileCondition(r["when"]);
+      if (!c.ok()) return c.status();
+      rule->when = std::move(c).value();
+    }
+    if (r["except"]) {
+      if (!r["except"].IsSequence())
+        return Status::Error(Where(origin, r["except"]), "'except' must be a list of conditions");
+      for (const auto& e : r["except"]) {
+        auto c = comp.CompileCondition(e);
+        if (!c.ok()) return c.status();
+        rule->except.push_back(std::move(c).value());
+      }
+    }
+    std::string sev;
+    if (Status s = scalar("severity", sev, true); !s.ok()) return s;
+    auto severity = ParseSeverity(sev);
+    if (!severity) {
+      return Status::Error(
+          Where(origin, r["severity"]),
+          fmt::format("{}: severity '{}' is not one of emergency, alert, critical, "
+                      "error, warning, notice, informational, debug",
+                      ctx, sev));
+    }
+    rule->severity = *severity;
+    if (r["mitre"]) {
+      auto m = comp.Values(r["mitre"]);
+      if (!m.ok()) return m.status();
+      for (const auto& id : *m) {
+        static const std::regex kAttack("^T[0-9]{4}(\\.[0-9]{3})?$");
+        if (!std::regex_match(id, kAttack)) {
+          return Status::Error(
+              Where(origin, r["mitre"]),
+              fmt::format("{}: '{}' is not an ATT&CK technique id (T1234 or T1234.001)", ctx, id));
+        }
+      }
+      rule->mitre = std::move(*m);
+    }
+    std::string action = "alert";
+    if (Status s = scalar("action", action, false); !s.ok()) return s;
+    if (action == "alert") {
+      rule->action = RuleAction::kAlert;
+    } else if (action == "kill" || action == "deny") {
+      // Refused, not downgraded: in-kernel enforcement is not built yet.
+      return Status::Error(Where(origin, r["action"]),
+                           fmt::format("{}: action '{}' needs in-kernel enforcement, which this "
+                                       "build does not have yet; use 'alert'",
+                                       ctx, action));
+    } else {
+      return Status::Error(
+          Where(origin, r["action"]),
+          fmt::format("{}: action '{}' is not one of alert, kill, deny", ctx, action));
+    }
+    if (rule->summary.empty()) rule->summary = rule->name;
+    rules_.push_back(std::move(rule));
+  }
+  return Status::Ok();
+}
+
+void RuleSet::Index() {
+  by_kind_.clear();
+  for (const auto& r : rules_) {
+    for (EventKind k : r->events) by_kind_[k].push_back(r.get());
+  }
+}
+
+const std::vector<const Rule*>& RuleSet::ForKind(EventKind k) const {
+  static const std::vector<const Rule*> kNone;
+  auto it = by_kind_.find(k);
+  return it == by_kind_.end() ? kNone : it->second;
+}
+
+Result<RuleSet> RuleSet::LoadString(const std::string& yaml, const std::string& origin) {
+  RuleSet set;
+  if (Status s = set.AddLists(yaml, origin); !s.ok()) return s;
+  if (Status s = set.AddRules(yaml, origin); !s.ok()) return s;
+  set.Index();
+  return set;
+}
+
+Result<RuleSet> RuleSet::LoadPath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
+      const auto ext = e.path().extension();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (const auto& f : files) {
+    auto text = ReadFileBounded(f, kMaxPolicyBytes + 1);
+    if (!text.ok()) return text.status();
+    if (text->size() > kMaxPolicyBytes) return Status::Error(f, "policy file too large");
+    texts.emplace_back(f, std::move(*text));
+  }
+  RuleSet set;
+  // Lists first, from every file, so a rule may use a list defined anywhere.
+  for (const auto& [f, t] : texts) {
+    if (Status s = set.AddLists(t, f); !s.ok()) return s;
+  }
+  for (const auto& [f, t] : texts) {
+    if (Status s = set.AddRules(t, f); !s.ok()) return s;
+  }
+  set.Index();
+  return set;
+}
+
+}  // namespace nbw

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+// Rules: what turns an event into an alert. Loaded from the `lists:` and
+// `rules:` sections of the policy YAML (docs/policy.md). A rule names the
+// event types it applies to, the roles, a condition on fields, exceptions,
+// a severity, MITRE ATT&CK ids and an action. Compiled once at load (field
+// names resolved, regexes built, lists expanded): evaluation does no lookup
+// by name. Immutable after load; safe to share.
+#pragma once
+
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "policy/fields.h"
+
+namespace nbw {
+
+enum class Severity {
+  kEmergency,
+  kAlert,
+  kCritical,
+  kError,
+  kWarning,
+  kNotice,
+  kInformational,
+  kDebug
+};
+std::string_view SeverityName(Severity s);
+std::optional<Severity> ParseSeverity(std::string_view s);
+
+enum class RuleAction { kAlert, kKill, kDeny };
+std::string_view RuleActionName(RuleAction a);
+
+// One test on a field value.
+class Matcher {
+ public:
+  virtual ~Matcher() = default;
+  virtual bool Match(const FieldValue& v) const = 0;
+};
+
+// All of `tests` hold, any of `any` holds (if present), none of `none` do.
+struct Condition {
+  struct Test {
+    FieldRef field;
+    std::unique_ptr<Matcher> matcher;
+  };
+  std::vector<Test> tests;
+  std::vector<Condition> any;
+  std::vector<Condition> none;
+  bool Eval(const EvalContext& c) const;
+};
+
+struct Rule {
+  std::string id;
+  std::string name;
+  std::string description;
+  std::set<EventKind> events;
+  std::set<std::string> roles;  // empty: every role
+  Condition when;
+  std::vector<Condition> except;
+  Severity severity = Severity::kWarning;
+  std::vector<std::string> mitre;
+  RuleAction action = RuleAction::kAlert;
+  std::string summary;  // "{proc.name} read {open.path}": fields in braces
+  std::string source;   // file:line:col
+
+  // The whole rule: event type, role, condition, no exception.
+  bool Matches(const EvalContext& c) const;
+  std::string Summarize(const EvalContext& c) const;
+};
+
+class RuleSet {
+ public:
+  static Result<RuleSet> LoadPath(const std::string& path);
+  static Result<RuleSet> LoadString(const std::string& yaml, const std::string& origin);
+  RuleSet(RuleSet&&) = default;
+  RuleSet& operator=(RuleSet&&) = default;
+
+  const std::vector<std::unique_ptr<Rule>>& rules() const { return rules_; }
+  // The rules that apply to an event kind, in file order.
+  const std::vector<const Rule*>& ForKind(EventKind k) const;
+
+ private:
+  RuleSet() = default;
+  Status AddLists(const std::string& yaml, const std::string& origin);
+  Status AddRules(const std::string& yaml, const std::string& origin);
+  void Index();
+
+  std::map<std::string, std::vector<std::string>> lists_;
+  std::vector<std::unique_ptr<Rule>> rules_;
+  std::map<EventKind, std::vector<const Rule*>> by_kind_;
+};
+
+}  // namespace nbw

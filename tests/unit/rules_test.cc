@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+// Rules against synthetic events: the condition language, lists, roles,
+// exceptions, summaries, and load errors that name file:line:col.
+#include "policy/rules.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+
+#include <cstring>
+
+namespace nbw {
+namespace {
+
+Event OpenEvent(const std::string& path, int flags) {
+  Event e;
+  e.kind = EventKind::kOpen;
+  e.syscall = SYS_openat;
+  e.ret = 3;
+  e.tgid = e.pid = 100;
+  e.comm = "python3";
+  e.args[0] = static_cast<uint64_t>(flags);
+  e.str[0] = path;
+  e.present[0] = true;
+  return e;
+}
+
+Event ExecEvent(const std::string& exe, const std::string& argv) {
+  Event e;
+  e.kind = EventKind::kExec;
+  e.syscall = SYS_execve;
+  e.tgid = e.pid = 101;
+  e.comm = exe.substr(exe.rfind('/') + 1);
+  e.str[0] = exe;
+  e.str[1] = argv;
+  e.str[2] = "/";
+  return e;
+}
+
+ProcessInfo Proc(const std::string& role, const std::string& exe = "/usr/bin/python3") {
+  ProcessInfo p;
+  p.tgid = 100;
+  p.state = TrackState::kTarget;
+  p.role = role;
+  p.exe = exe;
+  return p;
+}
+
+const char* kPolicy = R"(
+lists:
+  shells: [sh, bash, dash, zsh]
+  secrets: [/etc/shadow, /root/.ssh/]
+rules:
+  - id: NBW-T1
+    name: Shell in a model server
+    event: exec
+    roles: [model-server]
+    when:
+      exec.name: {in: $shells}
+    severity: critical
+    mitre: [T1059.004]
+    summary: "{proc.name} started {exec.exe}"
+  - id: NBW-T2
+    name: Secret read
+    event: open
+    when:
+      any:
+        - open.path: {in: $secrets}
+        - open.path: {prefix: /root/.ssh/}
+    except:
+      - proc.name: sshd
+    severity: warning
+  - id: NBW-T3
+    name: Write under /etc
+    event: open
+    when:
+      open.path: {glob: "/etc/*"}
+      open.write: true
+      not: {open.path: {suffix: [.tmp, .swp]}}
+    severity: error
+)";
+
+TEST(Rules, ShellInModelServerMatchesOnlyForThatRole) {
+  auto rs = RuleSet::LoadString(kPolicy, "p.yaml");
+  ASSERT_TRUE(rs.ok()) << rs.status().message();
+  const Rule* r = rs->ForKind(EventKind::kExec)[0];
+  Event e = ExecEvent("/bin/bash", std::string("bash\0-c\0id\0", 11));
+  ProcessInfo server = Proc("model-server");
+  ProcessInfo kernel = Proc("notebook-kernel");
+  EXPECT_TRUE(r->Matches(EvalContext(e, &server, nullptr)));
+  EXPECT_FALSE(r->Matches(EvalContext(e, &kernel, nullptr)));
+  Event ls = ExecEvent("/bin/ls", "ls");
+  EXPECT_FALSE(r->Matches(EvalContext(ls, &server, nullptr)));
+  EXPECT_EQ(r->Summarize(EvalContext(e, &server, nullptr)), "python3 started /bin/bash");
+  EXPECT_EQ(r->severity, Severity::kCritical);
+  EXPECT_EQ(r->mitre, std::vector<std::string>{"T1059.004"});
+}
+
+TEST(Rules, AnyOfAndExceptions) {
+  auto rs = RuleSet::LoadString(kPolicy, "p.yaml");
+  ASSERT_TRUE(rs.ok());
+  const Rule* r = rs->ForKind(EventKind::kOpen)[0];
+  ProcessInfo p = Proc("notebook-kernel");
+  Event shadow = OpenEvent("/etc/shadow", O_RDONLY);
+  Event key = OpenEvent("/root/.ssh/id_ed25519", O_RDONLY);
+  Event other = OpenEvent("/etc/hostname", O_RDONLY);
+  EXPECT_TRUE(r->Matches(EvalContext(shadow, &p, nullptr)));
+  EXPECT_TRUE(r->Matches(EvalContext(key, &p, nullptr)));
+  EXPECT_FALSE(r->Matches(EvalContext(other, &p, nullptr)));
+  ProcessInfo sshd = Proc("notebook-kernel", "/usr/sbin/sshd");
+  EXPECT_FALSE(r->Matches(EvalContext(key, &sshd, nullptr)));  // the exception
+}
+
+TEST(Rules, GlobBooleanAndNot) {
+  auto rs = RuleSet::LoadString(kPolicy, "p.yaml");
+  ASSERT_TRUE(rs.ok());
+  const Rule* r = rs->ForKind(EventKind::kOpen)[1];
+  ProcessInfo p = Proc("notebook-kernel");
+  Event w = OpenEvent("/etc/cron.d/evil", O_WRONLY | O_CREAT);
+  EXPECT_TRUE(r->Matches(EvalContext(w, &p, nullptr)));  // '*' crosses '/'
+  Event ro = OpenEvent("/etc/cron.d/evil", O_RDONLY);
+  EXPECT_FALSE(r->Matches(EvalContext(ro, &p, nullptr)));
+  Event tmp = OpenEvent("/etc/passwd.tmp", O_WRONLY);
+  EXPECT_FALSE(r->Matches(EvalContext(tmp, &p, nullptr)));
+}
+
+TEST(Rules, EnabledFalseDropsTheRule) {
+  auto rs = RuleSet::LoadString(
+      "rules:\n  - {id: A, name: a, event: exec, severity: notice, enabled: false}\n", "p.yaml");
+  ASSERT_TRUE(rs.ok());
+  EXPECT_TRUE(rs->rules().empty());
+}
+
+struct Bad {
+  const char* yaml;
+  const char* want;
+};
+class RulesBad : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(RulesBad, ErrorNamesTheSpot) {
+  auto rs = RuleSet::LoadString(GetParam().yaml, "bad.yaml");
+  ASSERT_FALSE(rs.ok());
+  EXPECT_NE(rs.status().message().find(GetParam().want), std::string::npos)
+      << rs.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, RulesBad,
+    ::testing::Values(Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: loud\n",
+                          "bad.yaml:5:15: rule A: severity 'loud' is not one of"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: exex\n    severity: notice\n",
+                          "bad.yaml:4:12: rule A: unknown event 'exex'"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+                          "    when: {open.pth: /x}\n",
+                          "bad.yaml:6:12: unknown field 'open.pth'"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+                          "    when: {open.path: {in: $nolist}}\n",
+                          "bad.yaml:6:28: unknown list '$nolist'"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+                          "    when: {open.path: {regex: '('}}\n",
+                          "bad.yaml:6:31: not a valid regex"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+                          "    when: {open.path: {startswith: /x}}\n",
+                          "bad.yaml:6:24: unknown operator 'startswith'"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+                          "    mitre: [T59]\n",
+                          "is not an ATT&CK technique id"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+                          "  - id: A\n    name: b\n    event: exec\n    severity: notice\n",
+                          "bad.yaml:6:5: rule id 'A' already used at bad.yaml:2:5"},
+                      Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+                          "    action: kill\n",
+                          "action 'kill' needs in-kernel enforcement"},
+                      Bad{"rules:\n  - id: A\n    nam: a\n",
+                          "bad.yaml:3:5: unknown rule field 'nam'"},
+                      Bad{"rule:\n  - id: A\n", "bad.yaml:1:1: unknown section 'rule'"}));
+
+TEST(Rules, BundledPoliciesLoad) {
+  auto rs = RuleSet::LoadPath(NBW_SOURCE_DIR "/policies");
+  ASSERT_TRUE(rs.ok()) << rs.status().message();
+}
+
+}  // namespace
+}  // namespace nbw
