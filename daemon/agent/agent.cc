@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "alert/alert.h"
 #include "sensor/render.h"
 
 namespace nbw {
@@ -26,11 +27,12 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets)
+Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules)
     : io_(io),
       opts_(std::move(opts)),
       host_(HostName()),
       targets_(std::move(targets)),
+      engine_(std::move(rules)),
       table_(procfs_),
       signals_(io),
       stats_timer_(io),
@@ -60,8 +62,9 @@ Status Agent::Start() {
   ArmSignals();
   ArmStatsTimer();
   ArmDrainTimer();
-  spdlog::info("agent: watching; selectors={} comm_prefixes={} targets={}",
-               targets_.selectors().size(), targets_.CommPrefixes().size(), table_.TargetCount());
+  spdlog::info("agent: watching; selectors={} rules={} comm_prefixes={} targets={}",
+               targets_.selectors().size(), engine_.rules().rules().size(),
+               targets_.CommPrefixes().size(), table_.TargetCount());
   return Status::Ok();
 }
 
@@ -144,22 +147,29 @@ void Agent::ArmStatsTimer() {
 }
 
 void Agent::Reload() {
+  // Both halves load before either replaces the running policy: a reload
+  // is all or nothing. Events wait in the ring meanwhile; none is lost.
   auto fresh = TargetSet::LoadPath(opts_.policy_path);
-  if (!fresh.ok()) {
+  auto rules = fresh.ok() ? RuleSet::LoadPath(opts_.policy_path) : Result<RuleSet>(fresh.status());
+  if (!rules.ok()) {
     spdlog::error("agent: reload rejected, keeping the running policy: {}",
-                  fresh.status().message());
+                  rules.status().message());
+    EmitSelfAlert("NBW-SELF-001", "Policy reload rejected", Severity::kError,
+                  "the new policy was rejected and the running one stays in force: " +
+                      rules.status().message());
     return;
   }
   targets_ = std::move(fresh).value();
+  engine_.Replace(std::move(rules).value());
   for (const auto& prefix : targets_.CommPrefixes()) {
     if (Status s = sensor_->AddCandidateComm(prefix); !s.ok()) {
       spdlog::error("agent: reload: {}", s.message());
     }
   }
-  // Note: prefixes of removed selectors stay in the kernel prefilter; the
+  // Prefixes of removed selectors stay in the kernel prefilter; the
   // userspace decision (Match) is what counts, they only cost a decision.
-  spdlog::info("agent: reloaded policy from {}: {} selectors", opts_.policy_path,
-               targets_.selectors().size());
+  spdlog::info("agent: reloaded policy from {}: {} selectors, {} rules", opts_.policy_path,
+               targets_.selectors().size(), engine_.rules().rules().size());
 }
 
 void Agent::ReportStats(bool final) {
@@ -202,6 +212,8 @@ void Agent::ReportStats(bool final) {
                  {"candidates", counters_.candidates},
                  {"candidates_rejected", counters_.candidates_rejected},
                  {"targets_found", counters_.targets_found},
+                 {"alerts", counters_.alerts},
+                 {"rules", engine_.rules().rules().size()},
                  {"processes", table_.size()},
                  {"targets_live", table_.TargetCount()}};
   // Atomic replace: readers never see half a file.
@@ -223,11 +235,46 @@ void Agent::WriteLine(const std::string& line) {
 }
 
 void Agent::Emit(const Event& ev, const ProcessInfo* p) {
+  line_is_event_ = false;
   if (!opts_.print_events) return;
   line_.clear();
   RenderEvent(ev, p, host_, line_);
+  line_is_event_ = true;
   WriteLine(line_);
   counters_.events_emitted++;
+}
+
+void Agent::Observe(const Event& ev, ProcessInfo& p) {
+  Emit(ev, &p);
+  EvalContext ctx(ev, &p, &table_);
+  engine_.Evaluate(ctx, [this](const Rule& r, const EvalContext& c) { EmitAlert(r, c); });
+}
+
+void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
+  if (!line_is_event_) {  // not rendered for --events: render it for the alert
+    line_.clear();
+    RenderEvent(ctx.ev, ctx.proc, host_, line_);
+    line_is_event_ = true;
+  }
+  alert_line_.clear();
+  RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, "alert", rule.Summarize(ctx),
+              ctx.ev.realtime_ns, host_, ctx.proc, ctx.Ancestors(), line_, alert_line_);
+  WriteLine(alert_line_);
+  std::fflush(opts_.out);  // alerts are not held back by buffering
+  counters_.alerts++;
+}
+
+void Agent::EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,
+                          std::string_view summary) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  alert_line_.clear();
+  RenderAlert({std::string(id), std::string(name), sev, {}}, "alert", summary,
+              static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec, host_, nullptr, {}, "",
+              alert_line_);
+  WriteLine(alert_line_);
+  std::fflush(opts_.out);
+  counters_.alerts++;
 }
 
 void Agent::EmitTarget(const ProcessInfo& p, std::string_view how) {
@@ -278,7 +325,7 @@ void Agent::HandleCandidateExec(const Event& ev) {
       spdlog::debug("agent: {}", s.message());
     }
     MakeTarget(p, *m->selector, true);
-    Emit(ev, &p);
+    Observe(ev, p);
     return;
   }
   counters_.candidates_rejected++;
@@ -329,7 +376,7 @@ void Agent::HandleEvent(Event&& ev) {
       MakeTarget(p, *m->selector, true);
     }
   }
-  Emit(ev, &p);
+  Observe(ev, p);
   if (ev.kind == EventKind::kExit) table_.Remove(ev.tgid);
 }
 

@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/engine.h"
+#include "policy/rules.h"
 #include "policy/targets.h"
 #include "process/process_table.h"
 #include "sensor/sensor.h"
@@ -46,11 +48,12 @@ struct AgentCounters {
   uint64_t candidates_rejected = 0;
   uint64_t candidate_events_discarded = 0;  // events of rejected candidates (not drops)
   uint64_t targets_found = 0;
+  uint64_t alerts = 0;
 };
 
 class Agent {
  public:
-  Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets);
+  Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -76,6 +79,12 @@ class Agent {
   Status TrackTree(uint32_t root, const std::string& role, const std::string& selector);
   void ScanRunningProcesses();
   void Emit(const Event& ev, const ProcessInfo* p);
+  // Emit with --events, then run the rules: every target event goes here.
+  void Observe(const Event& ev, ProcessInfo& p);
+  void EmitAlert(const Rule& rule, const EvalContext& ctx);
+  // An alert about nbwarden itself (a rejected reload, ...).
+  void EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,
+                     std::string_view summary);
   void EmitTarget(const ProcessInfo& p, std::string_view how);
   void WriteLine(const std::string& line);
   void ReportStats(bool final);
@@ -86,6 +95,7 @@ class Agent {
   const ProcFs procfs_;
   const std::string host_;
   TargetSet targets_;
+  Engine engine_;
   ProcessTable table_;
   std::unique_ptr<Sensor> sensor_;
   std::optional<boost::asio::posix::stream_descriptor> ring_fd_;
@@ -93,7 +103,9 @@ class Agent {
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer drain_timer_;
   AgentCounters counters_;
-  std::string line_;  // reused for every event line
+  std::string line_;            // reused for every event line
+  bool line_is_event_ = false;  // line_ holds the current event's rendering
+  std::string alert_line_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
   uint64_t last_reported_drops_ = 0;
   std::chrono::steady_clock::time_point started_;

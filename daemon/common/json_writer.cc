@@ -160,6 +160,12 @@ JsonWriter& JsonWriter::UInt(uint64_t v) {
   return *this;
 }
 
+JsonWriter& JsonWriter::Raw(std::string_view json) {
+  Separate();
+  out_.append(json);
+  return *this;
+}
+
 JsonWriter& JsonWriter::Bool(bool v) {
   Separate();
   out_ += v ? "true" : "false";

@@ -25,6 +25,8 @@ class JsonWriter {
   JsonWriter& Int(int64_t v);
   JsonWriter& UInt(uint64_t v);
   JsonWriter& Bool(bool v);
+  // A value that is already JSON (e.g. a rendered event), inserted as is.
+  JsonWriter& Raw(std::string_view json);
 
   // Key + value in one call.
   JsonWriter& Field(std::string_view k, std::string_view v) { return Key(k).String(v); }

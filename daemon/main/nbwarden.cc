@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "policy/rules.h"
 #include "policy/targets.h"
 #include "probe/probe.h"
 #include "process/proc_fs.h"
@@ -68,11 +69,21 @@ int PolicyCheck(const std::string& path) {
     std::fprintf(stderr, "%s\n", t.status().message().c_str());
     return 1;
   }
+  auto rules = nbw::RuleSet::LoadPath(path);
+  if (!rules.ok()) {
+    std::fprintf(stderr, "%s\n", rules.status().message().c_str());
+    return 1;
+  }
   for (const auto& s : t->selectors()) {
     fmt::print("target {:<24} role {:<18} comm {}  ({})\n", s.name, s.role,
                fmt::join(s.comm_prefixes, ","), s.source);
   }
-  fmt::print("{}: OK, {} target selector(s)\n", path, t->selectors().size());
+  for (const auto& r : rules->rules()) {
+    fmt::print("rule   {:<24} {:<9} {}  ({})\n", r->id, nbw::SeverityName(r->severity), r->name,
+               r->source);
+  }
+  fmt::print("{}: OK, {} target selector(s), {} rule(s)\n", path, t->selectors().size(),
+             rules->rules().size());
   return 0;
 }
 

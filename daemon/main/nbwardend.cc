@@ -15,7 +15,9 @@
 #include "probe/probe.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"nbwardend: runtime security agent for notebook kernels and model servers"};
+  CLI::App app{
+      "nbwardend: runtime security agent for notebook kernels and model servers.\n"
+      "Writes JSON lines to stdout: targets, alerts, and with --events every event."};
   std::string policies = "/etc/nbwarden/policies";
   std::string output = "-";
   std::string log_level = "info";
@@ -52,8 +54,10 @@ int main(int argc, char** argv) {
   }
 
   auto targets = nbw::TargetSet::LoadPath(policies);
-  if (!targets.ok()) {
-    std::fprintf(stderr, "nbwardend: policy error: %s\n", targets.status().message().c_str());
+  auto rules =
+      targets.ok() ? nbw::RuleSet::LoadPath(policies) : nbw::Result<nbw::RuleSet>(targets.status());
+  if (!rules.ok()) {
+    std::fprintf(stderr, "nbwardend: policy error: %s\n", rules.status().message().c_str());
     return 1;
   }
 
@@ -84,7 +88,7 @@ int main(int argc, char** argv) {
   opts.status_path = status_file;
   opts.sensor.ringbuf_bytes = ringbuf_mb << 20;
   opts.out = out;
-  nbw::Agent agent(io, opts, std::move(targets).value());
+  nbw::Agent agent(io, opts, std::move(targets).value(), std::move(rules).value());
   if (nbw::Status s = agent.Start(); !s.ok()) {
     std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());
     return 1;

@@ -165,6 +165,31 @@ const std::vector<FieldSpec> kFields = {
        return Basename(OpenPath(c));
      },
      ""},
+    {"open.other_proc",
+     [](const EvalContext& c) -> FieldValue {
+       // /proc/<pid>/... of another process (not self, not its own pid)
+       if (!Is(c, EventKind::kOpen)) return std::monostate{};
+       const std::string p = OpenPath(c);
+       if (!p.starts_with("/proc/")) return false;
+       const size_t end = p.find('/', 6);
+       const std::string pid = p.substr(6, end == std::string::npos ? end : end - 6);
+       if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return false;
+       return pid != std::to_string(c.ev.tgid);
+     },
+     "opens /proc/<pid>/ of another process"},
+    {"fork.namespaces",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kFork)) return std::monostate{};
+       std::vector<std::string> v;
+       static const std::pair<uint64_t, const char*> kNs[] = {
+           {0x00020000, "mnt"}, {0x04000000, "uts"}, {0x08000000, "ipc"},   {0x10000000, "user"},
+           {0x20000000, "pid"}, {0x40000000, "net"}, {0x02000000, "cgroup"}};
+       for (const auto& [bit, name] : kNs) {
+         if (c.ev.args[1] & bit) v.push_back(name);
+       }
+       return v;
+     },
+     "namespaces a clone created (list)"},
     {"open.write",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kOpen)) return std::monostate{};

@@ -150,8 +150,15 @@ int ConnectIsolated(int family, const char* addr, int port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // "as-server" / "as-kernel" before the action only let a test policy's
+  // selectors give the actor a role; they change nothing else.
+  if (argc > 2 && std::string_view(argv[1]).starts_with("as-")) {
+    argv[1] = argv[0];
+    argv++;
+    argc--;
+  }
   if (argc < 2) {
-    std::fprintf(stderr, "usage: nbw_actor ACTION [ARGS]\n");
+    std::fprintf(stderr, "usage: nbw_actor [as-ROLE] ACTION [ARGS]\n");
     return 100;
   }
   const std::string act = argv[1];
@@ -317,6 +324,9 @@ int main(int argc, char** argv) {
     syscall(SYS_capget, &h, d);
     Out("cap_effective", d[0].effective);
     Out("capset", syscall(SYS_capset, &h, d));
+  } else if (act == "setuid-as-nobody") {  // a non-root process trying to become root
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) Die("drop");
+    Out("setuid_ret", setuid(0) == 0 ? 0 : -errno);
   } else if (act == "chroot") {
     Out("chroot", chroot("/"));
     long r = syscall(SYS_pivot_root, "/nonexistent-new", "/nonexistent-old");
