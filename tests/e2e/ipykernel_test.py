@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import unittest
 
 from nbwtest import Daemon, require_root
@@ -110,6 +111,36 @@ class IpykernelTest(unittest.TestCase):
         exits = self.daemon.wait_for(
             lambda l: l.get("type") == "exit" and l["proc"]["pid"] == e["proc"]["pid"])
         self.assertEqual(exits[0]["exit"]["code"], 0)
+
+    def test_data_science_session_raises_no_warning(self):
+        """False positives: what data scientists do all day raises nothing of
+        severity warning or higher."""
+        home = os.path.join(self.tmp, "home")
+        os.makedirs(home)
+        cells = [
+            "import os, numpy as np, pandas as pd\nos.chdir(%r)" % home,
+            "df = pd.DataFrame({'x': np.arange(100), 'y': np.random.rand(100)})\n"
+            "df.to_csv('data.csv', index=False)\n"
+            "back = pd.read_csv('data.csv'); print(len(back))",
+            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+            "plt.plot(back.x, back.y); plt.savefig('plot.png'); print(os.path.getsize('plot.png') > 0)",
+            "import subprocess\nprint(subprocess.run(['ls', '-la'], capture_output=True, text=True).returncode)",
+            "get_ipython().system('pip list 2>/dev/null | head -3')",
+            "get_ipython().system('ls')",
+            "import json\nfrom ipykernel.connect import get_connection_file\n"
+            "print(sorted(json.load(open(get_connection_file())))[:1])",
+            "print(np.linalg.inv(np.eye(3)).sum())",
+        ]
+        for code in cells:
+            status, _ = run_cell(self.client, code, timeout=120)
+            self.assertEqual(status, "ok", code)
+        self.assertTrue(os.path.getsize(os.path.join(home, "plot.png")) > 0)
+        time.sleep(1.0)
+        lines = self.daemon.lines()
+        self.assertTrue([l for l in lines if l.get("kind") == "target"])
+        loud = [l for l in lines if l.get("kind") == "alert"
+                and l["severity"] in ("emergency", "alert", "critical", "error", "warning")]
+        self.assertEqual(loud, [], [(a["rule"]["id"], a["summary"]) for a in loud])
 
     def test_kernel_already_running_is_found_at_start_up(self):
         self.daemon.stop()
