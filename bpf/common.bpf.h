@@ -89,7 +89,8 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	/* Candidates' events are flagged so userspace can drop what a rejected
 	 * candidate did before the kernel learned of the rejection. */
 	track = bpf_map_lookup_elem(&tracked, &b->ev.hdr.tgid);
-	b->ev.hdr.flags = track && *track == NBW_TRACK_CANDIDATE ? NBW_F_CANDIDATE : 0;
+	b->ev.hdr.flags =
+		track && NBW_TRACK_STATE(*track) == NBW_TRACK_CANDIDATE ? NBW_F_CANDIDATE : 0;
 	b->ev.hdr.mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	b->ev.hdr.pid_ns = nbw_pid_ns(task);
 	b->ev.hdr.net_ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);

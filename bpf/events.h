@@ -41,10 +41,16 @@ enum nbw_kind {
 #define NBW_F_FILELESS (1u << 2)  /* exec of an fd (AT_EMPTY_PATH) or unlinked file */
 #define NBW_F_PATH_RAW (1u << 3)  /* str[0] is the caller's path, str[1] its base dir */
 #define NBW_F_IS_SOCKET (1u << 4) /* dup: oldfd was a socket */
+#define NBW_F_KILLED (1u << 5)	  /* exec: the kernel sent SIGKILL (kill_exec) */
 
 /* Values of the tracked map (maps.h: tracked) */
 #define NBW_TRACK_TARGET 1    /* a target: every event is reported */
 #define NBW_TRACK_CANDIDATE 2 /* exec'd a selector's comm; userspace decides */
+/* The tracked map's value: the state in the low byte, the target's role id
+ * above it (assigned by userspace, inherited at fork, used by enforcement). */
+#define NBW_TRACK_STATE(v) ((v)&0xff)
+#define NBW_TRACK_ROLE(v) ((v) >> 8)
+#define NBW_ROLE_ANY 0xffffff /* enforcement entries that apply to every role */
 
 struct nbw_hdr {
 	__u16 kind;	  /* enum nbw_kind */
@@ -94,6 +100,19 @@ struct nbw_event {
 
 #define NBW_EVENT_FIXED_SIZE (sizeof(struct nbw_event))
 
+/* Keys of the enforcement maps (maps.h: kill_exec, deny_connect). */
+struct nbw_kill_key {
+	__u32 role; /* NBW_TRACK_ROLE() or NBW_ROLE_ANY */
+	char comm[NBW_COMM_LEN];
+};
+
+struct nbw_deny_key {
+	__u32 role;
+	__u16 family;
+	__u16 port; /* host order, 0 = any */
+	__u8 addr[16];
+};
+
 /* Kernel drop counters (maps.h: counters), one per reason, per CPU. */
 enum nbw_counter {
 	NBW_CNT_RB_FULL = 0,   /* ring buffer had no room: event lost */
@@ -101,6 +120,8 @@ enum nbw_counter {
 	NBW_CNT_TRACKED_FULL,  /* tracked map full: child not tracked */
 	NBW_CNT_PATH_TRUNC,    /* path deeper or longer than the bound */
 	NBW_CNT_EVENTS,	       /* events submitted */
+	NBW_CNT_KILLED,	       /* execs killed in the kernel */
+	NBW_CNT_DENIED,	       /* connects refused in the kernel */
 	NBW_CNT_MAX,
 };
 

@@ -101,6 +101,25 @@ struct {
 	__type(value, struct nbw_path_buf);
 } path_buf SEC(".maps");
 
+/* In-kernel enforcement, filled from the policy's kill/deny rules.
+ * kill_exec: (role, comm after exec) -> rule number. Looked up at exec of a
+ * target only; hash, since keys are sparse. 1024 names is ample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct nbw_kill_key);
+	__type(value, __u32);
+} kill_exec SEC(".maps");
+
+/* deny_connect: (role, family, port, address) -> rule number; port 0 means
+ * any port. Looked up in the cgroup connect hooks for targets only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct nbw_deny_key);
+	__type(value, __u32);
+} deny_connect SEC(".maps");
+
 /* Drop and activity counters (enum nbw_counter), per CPU so incrementing is
  * a plain add; userspace sums the CPUs. */
 struct {

@@ -11,6 +11,18 @@
 
 #define AT_EMPTY_PATH_ 0x1000
 
+/* Does a kill rule forbid this exec (by the new comm) for this role? */
+static __always_inline bool nbw_exec_forbidden(__u32 role)
+{
+	struct nbw_kill_key k = {.role = role};
+
+	bpf_get_current_comm(k.comm, sizeof(k.comm));
+	if (bpf_map_lookup_elem(&kill_exec, &k))
+		return true;
+	k.role = NBW_ROLE_ANY;
+	return bpf_map_lookup_elem(&kill_exec, &k) != NULL;
+}
+
 static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -24,6 +36,7 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 	unsigned long arg_start, arg_end;
 	__u32 used = 0;
 	__s32 nr = -1;
+	bool killed = false;
 
 	if (tgid == nbw_self_tgid)
 		return 0;
@@ -45,14 +58,27 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 		state = *st;
 	}
 
+	/* Enforcement first, whatever happens to the event: SIGKILL from here is
+	 * delivered before the new program runs a single instruction. */
+	/* A candidate has no role yet (userspace decides within about a
+	 * millisecond): only rules for every role apply to it (role 0 has no
+	 * entries). */
+	if (nbw_exec_forbidden(NBW_TRACK_ROLE(state))) {
+		bpf_send_signal(9 /* SIGKILL */);
+		nbw_count(NBW_CNT_KILLED);
+		killed = true;
+	}
+
 	in = bpf_map_lookup_elem(&inflight, &id);
 	if (in)
 		nr = in->nr;
 	b = nbw_begin(NBW_EV_EXEC, nr, 0);
 	if (!b)
 		return 0;
-	if (state == NBW_TRACK_CANDIDATE)
+	if (NBW_TRACK_STATE(state) == NBW_TRACK_CANDIDATE)
 		b->ev.hdr.flags |= NBW_F_CANDIDATE;
+	if (killed)
+		b->ev.hdr.flags |= NBW_F_KILLED;
 	if (in && in->nr == __NR_execveat) {
 		b->ev.args[2] = in->args[4];
 		if (in->args[4] & AT_EMPTY_PATH_)
@@ -116,7 +142,7 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 	b = nbw_begin(NBW_EV_FORK, nr, child_tgid);
 	if (!b)
 		return 0;
-	if (state == NBW_TRACK_CANDIDATE)
+	if (NBW_TRACK_STATE(state) == NBW_TRACK_CANDIDATE)
 		b->ev.hdr.flags |= NBW_F_CANDIDATE;
 	b->ev.args[0] = child_tgid;
 	b->ev.args[1] = flags;
@@ -139,7 +165,7 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 		return 0;
 	b = nbw_begin(NBW_EV_EXIT, -1, 0);
 	if (b) {
-		if (*st == NBW_TRACK_CANDIDATE)
+		if (NBW_TRACK_STATE(*st) == NBW_TRACK_CANDIDATE)
 			b->ev.hdr.flags |= NBW_F_CANDIDATE;
 		b->ev.args[0] = BPF_CORE_READ(task, exit_code);
 		nbw_submit(b, 0);

@@ -239,3 +239,81 @@ int nbw_sched_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	return nbw_on_exit((struct task_struct *)ctx->args[0]);
 }
+
+/*
+ * In-kernel connect denial (policy rules with action: deny). cgroup
+ * sock_addr hooks run before the connection is made: returning 0 fails
+ * connect() with EPERM. Attached to the cgroup v2 root, so they see every
+ * process; untracked ones pay one bit test.
+ */
+static __always_inline bool nbw_connect_denied(struct nbw_deny_key *k)
+{
+	__u16 port = k->port;
+	__u32 role = k->role;
+
+	if (bpf_map_lookup_elem(&deny_connect, k))
+		return true;
+	k->port = 0;
+	if (bpf_map_lookup_elem(&deny_connect, k))
+		return true;
+	k->role = NBW_ROLE_ANY;
+	if (bpf_map_lookup_elem(&deny_connect, k))
+		return true;
+	k->port = port;
+	(void)role;
+	return bpf_map_lookup_elem(&deny_connect, k) != NULL;
+}
+
+static __always_inline int nbw_connect_role(__u32 *role)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 *st;
+
+	if (!nbw_is_tracked(tgid))
+		return 0;
+	st = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!st)
+		return 0;
+	/* A candidate's role is 0 until userspace decides: only rules for every
+	 * role apply to it. */
+	*role = NBW_TRACK_ROLE(*st);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int nbw_connect4(struct bpf_sock_addr *ctx)
+{
+	struct nbw_deny_key k = {.family = AF_INET_};
+	__u32 ip = ctx->user_ip4;
+
+	if (!nbw_connect_role(&k.role))
+		return 1;
+	k.port = bpf_ntohs((__u16)ctx->user_port);
+	__builtin_memcpy(k.addr, &ip, sizeof(ip));
+	if (nbw_connect_denied(&k)) {
+		nbw_count(NBW_CNT_DENIED);
+		return 0;
+	}
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int nbw_connect6(struct bpf_sock_addr *ctx)
+{
+	struct nbw_deny_key k = {.family = AF_INET6_};
+	__u32 ip[4];
+
+	if (!nbw_connect_role(&k.role))
+		return 1;
+	k.port = bpf_ntohs((__u16)ctx->user_port);
+	ip[0] = ctx->user_ip6[0];
+	ip[1] = ctx->user_ip6[1];
+	ip[2] = ctx->user_ip6[2];
+	ip[3] = ctx->user_ip6[3];
+	__builtin_memcpy(k.addr, ip, sizeof(ip));
+	if (nbw_connect_denied(&k)) {
+		nbw_count(NBW_CNT_DENIED);
+		return 0;
+	}
+	return 1;
+}

@@ -49,6 +49,10 @@ Status Agent::Start() {
   for (const auto& prefix : targets_.CommPrefixes()) {
     if (Status s = sensor_->AddCandidateComm(prefix); !s.ok()) return s;
   }
+  if (Status s = sensor_->AttachConnectHooks(); !s.ok()) {
+    spdlog::warn("sensor: connect hooks unavailable, deny rules cannot load: {}", s.message());
+  }
+  if (Status s = InstallEnforcement(engine_.rules()); !s.ok()) return s;
   ScanRunningProcesses();
   for (uint32_t pid : opts_.track_pids) {
     if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
@@ -159,6 +163,13 @@ void Agent::Reload() {
                       rules.status().message());
     return;
   }
+  if (Status s = InstallEnforcement(*rules); !s.ok()) {
+    spdlog::error("agent: reload rejected: {}", s.message());
+    (void)InstallEnforcement(engine_.rules());  // put the running policy's back
+    EmitSelfAlert("NBW-SELF-001", "Policy reload rejected", Severity::kError,
+                  "the new policy was rejected and the running one stays in force: " + s.message());
+    return;
+  }
   targets_ = std::move(fresh).value();
   engine_.Replace(std::move(rules).value());
   for (const auto& prefix : targets_.CommPrefixes()) {
@@ -170,6 +181,53 @@ void Agent::Reload() {
   // userspace decision (Match) is what counts, they only cost a decision.
   spdlog::info("agent: reloaded policy from {}: {} selectors, {} rules", opts_.policy_path,
                targets_.selectors().size(), engine_.rules().rules().size());
+}
+
+uint32_t Agent::RoleId(const std::string& role) {
+  auto [it, inserted] = role_ids_.try_emplace(role, static_cast<uint32_t>(role_ids_.size() + 1));
+  return it->second;
+}
+
+Status Agent::InstallEnforcement(const RuleSet& rules) {
+  sensor_->ClearEnforcement();
+  uint32_t rule_no = 0;
+  size_t kills = 0, denies = 0;
+  for (const auto& r : rules.rules()) {
+    rule_no++;
+    std::vector<uint32_t> roles;
+    for (const auto& name : r->roles) roles.push_back(RoleId(name));
+    if (roles.empty()) roles.push_back(Sensor::kAnyRole);
+    if (r->action == RuleAction::kKill) {
+      for (uint32_t role : roles) {
+        for (const auto& n : r->kernel.exec_names) {
+          if (Status s = sensor_->AddKillExec(role, n, rule_no); !s.ok()) return s.Wrap(r->id);
+          kills++;
+        }
+      }
+    } else if (r->action == RuleAction::kDeny) {
+      if (!sensor_->connect_hooks_attached()) {
+        return Status::Error(r->source, fmt::format("rule {}: action 'deny' needs the cgroup "
+                                                    "connect hooks, which did not attach here",
+                                                    r->id));
+      }
+      std::vector<uint16_t> ports = r->kernel.ports;
+      if (ports.empty()) ports.push_back(0);
+      for (uint32_t role : roles) {
+        for (const auto& a : r->kernel.addrs) {
+          for (uint16_t port : ports) {
+            if (Status s = sensor_->AddDenyConnect(role, a.family, a.bytes, port, rule_no);
+                !s.ok()) {
+              return s.Wrap(r->id);
+            }
+            denies++;
+          }
+        }
+      }
+    }
+  }
+  spdlog::info("agent: in-kernel enforcement: {} kill-on-exec entries, {} deny-connect entries",
+               kills, denies);
+  return Status::Ok();
 }
 
 void Agent::ReportStats(bool final) {
@@ -202,6 +260,8 @@ void Agent::ReportStats(bool final) {
           .count();
   st["running"] = !final;
   st["sensor"] = {{"events", c.events},
+                  {"killed", c.killed},
+                  {"denied", c.denied},
                   {"dropped", drops},
                   {"ringbuf_full", c.ringbuf_full},
                   {"inflight_full", c.inflight_full},
@@ -257,7 +317,13 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
     line_is_event_ = true;
   }
   alert_line_.clear();
-  RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, "alert", rule.Summarize(ctx),
+  // What was done is what the kernel did, read off the event, not assumed.
+  std::string_view action = "alert";
+  if (rule.action == RuleAction::kKill && (ctx.ev.flags & NBW_F_KILLED)) action = "killed";
+  if (rule.action == RuleAction::kDeny && ctx.ev.kind == EventKind::kNet && ctx.ev.ret == -EPERM) {
+    action = "denied";
+  }
+  RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, action, rule.Summarize(ctx),
               ctx.ev.realtime_ns, host_, ctx.proc, ctx.Ancestors(), line_, alert_line_);
   WriteLine(alert_line_);
   std::fflush(opts_.out);  // alerts are not held back by buffering
@@ -321,7 +387,9 @@ void Agent::HandleCandidateExec(const Event& ev) {
   auto m = targets_.Match(ev.comm, p.exe, p.argv);
   if (m) {
     // BPF_EXIST: if it already exited, do not resurrect its pid.
-    if (Status s = sensor_->Track(ev.tgid, KernelTrack::kTarget, true); !s.ok()) {
+    if (Status s = sensor_->Track(ev.tgid, KernelTrack::kTarget, RoleId(m->selector->role),
+                                  /*only_if_present=*/true);
+        !s.ok()) {
       spdlog::debug("agent: {}", s.message());
     }
     MakeTarget(p, *m->selector, true);
@@ -367,13 +435,15 @@ void Agent::HandleEvent(Event&& ev) {
   }
   if (ev.kind == EventKind::kFork && ev.candidate()) {
     // Parent was promoted after this child inherited "candidate".
-    (void)sensor_->Track(static_cast<uint32_t>(ev.args[0]), KernelTrack::kTarget, true);
+    (void)sensor_->Track(static_cast<uint32_t>(ev.args[0]), KernelTrack::kTarget, RoleId(p.role),
+                         /*only_if_present=*/true);
   }
   if (ev.kind == EventKind::kExec && ev.ret == 0) {
     // A watched process exec'd something a selector names (a launcher that
     // execs the kernel): it takes that selector's role and identity.
     if (auto m = targets_.Match(ev.comm, p.exe, p.argv); m && m->selector->name != p.selector) {
       MakeTarget(p, *m->selector, true);
+      (void)sensor_->Track(ev.tgid, KernelTrack::kTarget, RoleId(p.role), /*only_if_present=*/true);
     }
   }
   Observe(ev, p);
@@ -384,7 +454,8 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   if (root == static_cast<uint32_t>(getpid())) {
     return Status::Error("tracking", "refusing to track the daemon itself");
   }
-  if (Status s = sensor_->Track(root, KernelTrack::kTarget); !s.ok()) return s;
+  const uint32_t role_id = RoleId(role);
+  if (Status s = sensor_->Track(root, KernelTrack::kTarget, role_id); !s.ok()) return s;
   auto p = table_.LoadFromProc(root);
   if (!p.ok()) {
     (void)sensor_->Untrack(root);
@@ -411,7 +482,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
     for (auto it = b; it != e; ++it) {
       uint32_t child = it->second;
       if (child == static_cast<uint32_t>(getpid())) continue;
-      if (!sensor_->Track(child, KernelTrack::kTarget).ok()) continue;
+      if (!sensor_->Track(child, KernelTrack::kTarget, role_id).ok()) continue;
       if (auto c = table_.LoadFromProc(child); c.ok()) {
         (*c)->state = TrackState::kTarget;
         (*c)->role = role;

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +90,12 @@ class Agent {
   void WriteLine(const std::string& line);
   void ReportStats(bool final);
   void Reload();
+  // Role names to the ids the kernel's tracked map carries (enforcement
+  // keys on them). Stable for the daemon's lifetime.
+  uint32_t RoleId(const std::string& role);
+  // Fills the kernel's kill/deny maps from the rules. Fails if a deny rule
+  // exists and the connect hooks could not be attached.
+  Status InstallEnforcement(const RuleSet& rules);
 
   boost::asio::io_context& io_;
   const AgentOptions opts_;
@@ -106,6 +113,7 @@ class Agent {
   std::string line_;            // reused for every event line
   bool line_is_event_ = false;  // line_ holds the current event's rendering
   std::string alert_line_;
+  std::map<std::string, uint32_t> role_ids_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
   uint64_t last_reported_drops_ = 0;
   std::chrono::steady_clock::time_point started_;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "policy/rules.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <yaml-cpp/yaml.h>
@@ -36,6 +37,9 @@ class StringsMatcher : public Matcher {
  public:
   enum class Op { kIn, kPrefix, kSuffix, kContains, kGlob };
   StringsMatcher(Op op, std::vector<std::string> values) : op_(op), values_(std::move(values)) {}
+  const std::vector<std::string>* InValues() const override {
+    return op_ == Op::kIn ? &values_ : nullptr;
+  }
   bool Match(const FieldValue& v) const override {
     return AnyString(v, [&](const std::string& s) {
       for (const auto& w : values_) {
@@ -270,6 +274,8 @@ Result<YAML::Node> ParseYaml(const std::string& yaml, const std::string& origin)
 
 }  // namespace
 
+Status CompileKernelPart(Rule& rule, const std::string& where);
+
 std::string_view SeverityName(Severity s) {
   static const char* kNames[] = {"emergency", "alert",  "critical",      "error",
                                  "warning",   "notice", "informational", "debug"};
@@ -461,11 +467,8 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
     if (action == "alert") {
       rule->action = RuleAction::kAlert;
     } else if (action == "kill" || action == "deny") {
-      // Refused, not downgraded: in-kernel enforcement is not built yet.
-      return Status::Error(Where(origin, r["action"]),
-                           fmt::format("{}: action '{}' needs in-kernel enforcement, which this "
-                                       "build does not have yet; use 'alert'",
-                                       ctx, action));
+      rule->action = action == "kill" ? RuleAction::kKill : RuleAction::kDeny;
+      if (Status s = CompileKernelPart(*rule, Where(origin, r["action"])); !s.ok()) return s;
     } else {
       return Status::Error(
           Where(origin, r["action"]),
@@ -473,6 +476,68 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
     }
     if (rule->summary.empty()) rule->summary = rule->name;
     rules_.push_back(std::move(rule));
+  }
+  return Status::Ok();
+}
+
+// Kill and deny happen in the kernel, which judges only simple tests. A rule
+// asking for more is refused, never silently downgraded to an alert.
+Status CompileKernelPart(Rule& rule, const std::string& where) {
+  const bool kill = rule.action == RuleAction::kKill;
+  const std::string ctx = fmt::format("rule {}: action '{}'", rule.id, kill ? "kill" : "deny");
+  if (!rule.when.any.empty() || !rule.when.none.empty() || !rule.except.empty()) {
+    return Status::Error(where, ctx + ": the kernel cannot judge 'any', 'not' or 'except'");
+  }
+  if (rule.events != std::set<EventKind>{kill ? EventKind::kExec : EventKind::kNet}) {
+    return Status::Error(
+        where, ctx + (kill ? " applies to 'event: exec' only" : " applies to 'event: net' only"));
+  }
+  for (const auto& t : rule.when.tests) {
+    const std::vector<std::string>* values = t.matcher->InValues();
+    const std::string& f = t.field.name;
+    const bool ok = values && (kill ? f == "exec.name"
+                                    : f == "net.address" || f == "net.port" || f == "net.op");
+    if (!ok) {
+      return Status::Error(
+          where, fmt::format("{}: the kernel cannot judge '{}' with this test; it judges {} "
+                             "with a value or 'in' list (and roles)",
+                             ctx, f, kill ? "exec.name" : "net.op, net.address and net.port"));
+    }
+    if (f == "exec.name") {
+      for (const auto& n : *values) rule.kernel.exec_names.push_back(n.substr(0, 15));
+    } else if (f == "net.op") {
+      if (*values != std::vector<std::string>{"connect"}) {
+        return Status::Error(where, ctx + ": only connects can be denied (net.op: connect)");
+      }
+    } else if (f == "net.port") {
+      for (const auto& p : *values) {
+        unsigned port = 0;
+        auto r = std::from_chars(p.data(), p.data() + p.size(), port);
+        if (r.ec != std::errc() || r.ptr != p.data() + p.size() || port == 0 || port > 65535) {
+          return Status::Error(where, fmt::format("{}: '{}' is not a port", ctx, p));
+        }
+        rule.kernel.ports.push_back(static_cast<uint16_t>(port));
+      }
+    } else {  // net.address
+      for (const auto& a : *values) {
+        Rule::KernelPart::Addr addr;
+        uint8_t buf[16];
+        if (inet_pton(AF_INET, a.c_str(), buf) == 1) {
+          addr = {AF_INET, {buf, buf + 4}};
+        } else if (inet_pton(AF_INET6, a.c_str(), buf) == 1) {
+          addr = {AF_INET6, {buf, buf + 16}};
+        } else {
+          return Status::Error(where, fmt::format("{}: '{}' is not an IP address", ctx, a));
+        }
+        rule.kernel.addrs.push_back(std::move(addr));
+      }
+    }
+  }
+  if (kill && rule.kernel.exec_names.empty()) {
+    return Status::Error(where, ctx + " needs 'exec.name: {in: [...]}'");
+  }
+  if (!kill && rule.kernel.addrs.empty()) {
+    return Status::Error(where, ctx + " needs 'net.address: {in: [...]}'");
   }
   return Status::Ok();
 }

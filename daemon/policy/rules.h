@@ -39,6 +39,9 @@ class Matcher {
  public:
   virtual ~Matcher() = default;
   virtual bool Match(const FieldValue& v) const = 0;
+  // For an "in" (or plain value) test, its values; else null. Used to
+  // compile kill/deny rules into kernel maps.
+  virtual const std::vector<std::string>* InValues() const { return nullptr; }
 };
 
 // All of `tests` hold, any of `any` holds (if present), none of `none` do.
@@ -65,7 +68,17 @@ struct Rule {
   std::vector<std::string> mitre;
   RuleAction action = RuleAction::kAlert;
   std::string summary;  // "{proc.name} read {open.path}": fields in braces
-  std::string source;   // file:line:col
+  // What the kernel enforces for kill/deny rules (compiled at load).
+  struct KernelPart {
+    std::vector<std::string> exec_names;  // kill: comm after exec (first 15 bytes)
+    struct Addr {
+      int family;                  // AF_INET or AF_INET6
+      std::vector<uint8_t> bytes;  // network order, 4 or 16
+    };
+    std::vector<Addr> addrs;      // deny: connect destinations
+    std::vector<uint16_t> ports;  // deny: empty = any port
+  } kernel;
+  std::string source;  // file:line:col
 
   // The whole rule: event type, role, condition, no exception.
   bool Matches(const EvalContext& c) const;

@@ -346,6 +346,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
         j.Field("cwd", ev.str[2]);
       }
       j.Field("fileless", (ev.flags & NBW_F_FILELESS) != 0);
+      if (ev.flags & NBW_F_KILLED) j.Field("killed", true);
       if (ev.syscall == SYS_execveat) j.Field("execveat_flags", a[2]);
       j.EndObject();
       break;

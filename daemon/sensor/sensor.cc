@@ -3,9 +3,11 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -15,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "sensor.skel.h"
 #include "sensor/decode.h"
 
@@ -91,6 +94,9 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
   if (int err = bpf_map__set_max_entries(s->skel_->maps.tracked, opts.max_tracked); err) {
     return LibbpfError("sizing tracked map", err);
   }
+  // The cgroup hooks need a cgroup fd: attached by AttachConnectHooks().
+  bpf_program__set_autoattach(s->skel_->progs.nbw_connect4, false);
+  bpf_program__set_autoattach(s->skel_->progs.nbw_connect6, false);
   if (int err = sensor_bpf__load(s->skel_.get()); err) {
     return LibbpfError("loading BPF programs", err);
   }
@@ -146,10 +152,11 @@ int Sensor::OnRecord(void* ctx, void* data, size_t size) {
 // Same protocol as the kernel (bpf/common.bpf.h: nbw_mark): state before bit
 // when tracking, bit before state when untracking; bits change atomically
 // because the kernel flips bits of the same word at fork and exit.
-Status Sensor::Track(uint32_t tgid, KernelTrack state, bool only_if_present) {
-  if (tgid / 64 >= bits_words_)
+Status Sensor::Track(uint32_t tgid, KernelTrack state, uint32_t role, bool only_if_present) {
+  if (tgid / 64 >= bits_words_) {
     return Status::Error("tracking", fmt::format("pid {} out of range", tgid));
-  uint32_t v = static_cast<uint32_t>(state);
+  }
+  uint32_t v = static_cast<uint32_t>(state) | (role << 8);
   int err = bpf_map__update_elem(skel_->maps.tracked, &tgid, sizeof tgid, &v, sizeof v,
                                  only_if_present ? BPF_EXIST : BPF_ANY);
   if (err) return Status::FromErrno(fmt::format("tracking pid {}", tgid), err);
@@ -168,6 +175,71 @@ Status Sensor::Untrack(uint32_t tgid) {
 bool Sensor::IsTracked(uint32_t tgid) const {
   if (tgid / 64 >= bits_words_) return false;
   return __atomic_load_n(&bits_.get()[tgid / 64], __ATOMIC_RELAXED) & (uint64_t{1} << (tgid % 64));
+}
+
+Status Sensor::AttachConnectHooks() {
+  // The cgroup v2 hierarchy: at /sys/fs/cgroup (unified) or
+  // /sys/fs/cgroup/unified (hybrid). Its root covers every process.
+  const char* root = nullptr;
+  for (const char* p : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+    struct statfs st;
+    if (statfs(p, &st) == 0 && st.f_type == 0x63677270 /* CGROUP2_SUPER_MAGIC */) {
+      root = p;
+      break;
+    }
+  }
+  if (!root) return Status::Error("connect hooks", "no cgroup v2 hierarchy mounted");
+  UniqueFd fd(::open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(root, errno);
+  g_last_libbpf_error.clear();
+  for (auto [prog, link] : {std::pair{skel_->progs.nbw_connect4, &skel_->links.nbw_connect4},
+                            std::pair{skel_->progs.nbw_connect6, &skel_->links.nbw_connect6}}) {
+    struct bpf_link* l = bpf_program__attach_cgroup(prog, fd.get());
+    if (!l)
+      return LibbpfError(fmt::format("attaching {} to {}", bpf_program__name(prog), root), errno);
+    *link = l;  // the skeleton destroys it (detaches) with everything else
+  }
+  connect_hooks_ = true;
+  spdlog::info("sensor: connect hooks attached at {}", root);
+  return Status::Ok();
+}
+
+Status Sensor::AddKillExec(uint32_t role, std::string_view comm, uint32_t rule_no) {
+  struct nbw_kill_key k = {};
+  k.role = role;
+  std::memcpy(k.comm, comm.data(), std::min(comm.size(), sizeof k.comm - 1));
+  int err =
+      bpf_map__update_elem(skel_->maps.kill_exec, &k, sizeof k, &rule_no, sizeof rule_no, BPF_ANY);
+  if (err) return Status::FromErrno(fmt::format("kill rule for '{}'", comm), err);
+  return Status::Ok();
+}
+
+Status Sensor::AddDenyConnect(uint32_t role, int family, std::span<const uint8_t> addr,
+                              uint16_t port, uint32_t rule_no) {
+  struct nbw_deny_key k = {};
+  k.role = role;
+  k.family = static_cast<uint16_t>(family);
+  k.port = port;
+  std::memcpy(k.addr, addr.data(), std::min(addr.size(), sizeof k.addr));
+  int err = bpf_map__update_elem(skel_->maps.deny_connect, &k, sizeof k, &rule_no, sizeof rule_no,
+                                 BPF_ANY);
+  if (err) return Status::FromErrno("deny rule", err);
+  return Status::Ok();
+}
+
+void Sensor::ClearEnforcement() {
+  for (const struct bpf_map* m : {skel_->maps.kill_exec, skel_->maps.deny_connect}) {
+    const size_t ksz = bpf_map__key_size(m);
+    std::vector<uint8_t> key(ksz), next(ksz);
+    std::vector<std::vector<uint8_t>> keys;
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(m, prev, next.data(), ksz) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = key.data();
+    }
+    for (const auto& k : keys) bpf_map__delete_elem(m, k.data(), ksz, 0);
+  }
 }
 
 size_t Sensor::SweepInflight() {
@@ -223,6 +295,8 @@ SensorCounters Sensor::Counters() const {
   c.tracked_full = sum(NBW_CNT_TRACKED_FULL);
   c.path_truncated = sum(NBW_CNT_PATH_TRUNC);
   c.decode_errors = decode_errors_;
+  c.killed = sum(NBW_CNT_KILLED);
+  c.denied = sum(NBW_CNT_DENIED);
   return c;
 }
 

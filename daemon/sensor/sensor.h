@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "common/status.h"
@@ -31,6 +32,8 @@ struct SensorCounters {
   uint64_t tracked_full = 0;    // children not tracked: map full
   uint64_t path_truncated = 0;  // paths cut at the depth/length bound
   uint64_t decode_errors = 0;   // records userspace refused (userspace count)
+  uint64_t killed = 0;          // execs killed in the kernel
+  uint64_t denied = 0;          // connects refused in the kernel
   uint64_t Dropped() const { return ringbuf_full + inflight_full + tracked_full + decode_errors; }
 };
 
@@ -52,10 +55,23 @@ class Sensor {
   // Consumes everything available now; returns the number of records.
   int Poll();
 
-  Status Track(uint32_t tgid, KernelTrack state, bool only_if_present = false);
+  // role: the target's role id (in-kernel enforcement keys on it).
+  Status Track(uint32_t tgid, KernelTrack state, uint32_t role = 0, bool only_if_present = false);
   Status Untrack(uint32_t tgid);
   Status AddCandidateComm(std::string_view prefix);  // trailing '$' = exact
   bool IsTracked(uint32_t tgid) const;
+
+  // In-kernel enforcement. Roles are ids; kAnyRole applies to all.
+  static constexpr uint32_t kAnyRole = NBW_ROLE_ANY;
+  // Attaches the cgroup connect4/connect6 hooks at the cgroup v2 root.
+  Status AttachConnectHooks();
+  bool connect_hooks_attached() const { return connect_hooks_; }
+  // Kill at exec when the new comm is `comm` (first 15 bytes).
+  Status AddKillExec(uint32_t role, std::string_view comm, uint32_t rule_no);
+  // Refuse connect() to addr (4 or 16 bytes, network order), port 0 = any.
+  Status AddDenyConnect(uint32_t role, int family, std::span<const uint8_t> addr, uint16_t port,
+                        uint32_t rule_no);
+  void ClearEnforcement();
   // Deletes enter/exit pairing entries of threads no longer tracked (left
   // behind when a process is untracked mid-syscall). Returns how many.
   size_t SweepInflight();
@@ -85,6 +101,7 @@ class Sensor {
   };
   std::unique_ptr<uint64_t, BitsUnmapper> bits_{nullptr, BitsUnmapper{0}};
   size_t bits_words_ = 0;
+  bool connect_hooks_ = false;
   int64_t realtime_offset_ns_ = 0;
   uint64_t decode_errors_ = 0;
   uint64_t decode_errors_logged_ = 0;

@@ -151,8 +151,16 @@ int ConnectIsolated(int family, const char* addr, int port) {
 
 int main(int argc, char** argv) {
   // "as-server" / "as-kernel" before the action only let a test policy's
-  // selectors give the actor a role; they change nothing else.
+  // selectors give the actor a role; they change nothing else. "settle"
+  // then waits 300 ms so the daemon has decided on this process (exec-time
+  // selectors are judged in userspace) before a role-scoped action.
   if (argc > 2 && std::string_view(argv[1]).starts_with("as-")) {
+    argv[1] = argv[0];
+    argv++;
+    argc--;
+  }
+  if (argc > 2 && std::string_view(argv[1]) == "settle") {
+    usleep(300 * 1000);
     argv[1] = argv[0];
     argv++;
     argc--;
@@ -356,6 +364,8 @@ int main(int argc, char** argv) {
     Out("child", c);
     int st;
     waitpid(c, &st, 0);
+    Out("child_signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    Out("child_exit", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
   } else if (act == "exit") {  // exit CODE
     return std::atoi(arg(1));
   } else if (act == "die-signal") {

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <cstring>
@@ -146,34 +147,73 @@ TEST_P(RulesBad, ErrorNamesTheSpot) {
 
 INSTANTIATE_TEST_SUITE_P(
     All, RulesBad,
-    ::testing::Values(Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: loud\n",
-                          "bad.yaml:5:15: rule A: severity 'loud' is not one of"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: exex\n    severity: notice\n",
-                          "bad.yaml:4:12: rule A: unknown event 'exex'"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
-                          "    when: {open.pth: /x}\n",
-                          "bad.yaml:6:12: unknown field 'open.pth'"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
-                          "    when: {open.path: {in: $nolist}}\n",
-                          "bad.yaml:6:28: unknown list '$nolist'"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
-                          "    when: {open.path: {regex: '('}}\n",
-                          "bad.yaml:6:31: not a valid regex"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
-                          "    when: {open.path: {startswith: /x}}\n",
-                          "bad.yaml:6:24: unknown operator 'startswith'"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
-                          "    mitre: [T59]\n",
-                          "is not an ATT&CK technique id"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
-                          "  - id: A\n    name: b\n    event: exec\n    severity: notice\n",
-                          "bad.yaml:6:5: rule id 'A' already used at bad.yaml:2:5"},
-                      Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
-                          "    action: kill\n",
-                          "action 'kill' needs in-kernel enforcement"},
-                      Bad{"rules:\n  - id: A\n    nam: a\n",
-                          "bad.yaml:3:5: unknown rule field 'nam'"},
-                      Bad{"rule:\n  - id: A\n", "bad.yaml:1:1: unknown section 'rule'"}));
+    ::testing::Values(
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: loud\n",
+            "bad.yaml:5:15: rule A: severity 'loud' is not one of"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exex\n    severity: notice\n",
+            "bad.yaml:4:12: rule A: unknown event 'exex'"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+            "    when: {open.pth: /x}\n",
+            "bad.yaml:6:12: unknown field 'open.pth'"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+            "    when: {open.path: {in: $nolist}}\n",
+            "bad.yaml:6:28: unknown list '$nolist'"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+            "    when: {open.path: {regex: '('}}\n",
+            "bad.yaml:6:31: not a valid regex"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+            "    when: {open.path: {startswith: /x}}\n",
+            "bad.yaml:6:24: unknown operator 'startswith'"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+            "    mitre: [T59]\n",
+            "is not an ATT&CK technique id"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+            "  - id: A\n    name: b\n    event: exec\n    severity: notice\n",
+            "bad.yaml:6:5: rule id 'A' already used at bad.yaml:2:5"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+            "    action: kill\n    when: {exec.argv: {contains: x}}\n",
+            "bad.yaml:6:13: rule A: action 'kill': the kernel cannot judge 'exec.argv'"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: open\n    severity: notice\n"
+            "    action: kill\n    when: {open.path: /x}\n",
+            "rule A: action 'kill' applies to 'event: exec' only"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: net\n    severity: notice\n"
+            "    action: deny\n    when: {net.address: [not-an-ip]}\n",
+            "'not-an-ip' is not an IP address"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: net\n    severity: notice\n"
+            "    action: deny\n    when: {net.address: [10.0.0.1]}\n"
+            "    except: [{proc.uid: 0}]\n",
+            "the kernel cannot judge 'any', 'not' or 'except'"},
+        Bad{"rules:\n  - id: A\n    nam: a\n", "bad.yaml:3:5: unknown rule field 'nam'"},
+        Bad{"rule:\n  - id: A\n", "bad.yaml:1:1: unknown section 'rule'"}));
+
+TEST(Rules, KillAndDenyRulesCompileToKernelParts) {
+  auto rs = RuleSet::LoadString(R"(rules:
+  - id: K
+    name: k
+    event: exec
+    roles: [model-server]
+    action: kill
+    severity: critical
+    when: {exec.name: {in: [sh, a-very-long-binary-name]}}
+  - id: D
+    name: d
+    event: net
+    action: deny
+    severity: critical
+    when: {net.op: connect, net.address: [169.254.169.254, "fd00:ec2::254"], net.port: [80, 443]}
+)",
+                                "p.yaml");
+  ASSERT_TRUE(rs.ok()) << rs.status().message();
+  const Rule& k = *rs->rules()[0];
+  EXPECT_EQ(k.action, RuleAction::kKill);
+  EXPECT_EQ(k.kernel.exec_names, (std::vector<std::string>{"sh", "a-very-long-bin"}));
+  const Rule& d = *rs->rules()[1];
+  ASSERT_EQ(d.kernel.addrs.size(), 2u);
+  EXPECT_EQ(d.kernel.addrs[0].family, AF_INET);
+  EXPECT_EQ(d.kernel.addrs[0].bytes, (std::vector<uint8_t>{169, 254, 169, 254}));
+  EXPECT_EQ(d.kernel.addrs[1].family, AF_INET6);
+  EXPECT_EQ(d.kernel.ports, (std::vector<uint16_t>{80, 443}));
+}
 
 TEST(Rules, BundledPoliciesLoad) {
   auto rs = RuleSet::LoadPath(NBW_SOURCE_DIR "/policies");
