@@ -274,6 +274,22 @@ const std::vector<AncestorRef>& EvalContext::Ancestors() const {
   return *ancestors_;
 }
 
+const FieldValue& EvalContext::Cached(FieldValue (*get)(const EvalContext&)) const {
+  for (const auto& [g, v] : cache_) {
+    if (g == get) return v;
+  }
+  if (cache_.capacity() == 0) cache_.reserve(8);
+  if (cache_.size() == cache_.capacity()) {
+    // A reallocation would invalidate references handed out earlier: past
+    // the reserve, hand out an uncached value (a rule reading > 8 fields).
+    static thread_local FieldValue spill;
+    spill = get(*this);
+    return spill;
+  }
+  cache_.emplace_back(get, get(*this));
+  return cache_.back().second;
+}
+
 const std::vector<FieldSpec>& AllFields() {
   return kFields;
 }

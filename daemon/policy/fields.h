@@ -34,8 +34,11 @@ class EvalContext {
   const ProcessTable* table;
   const nlohmann::json& Rendered() const;  // the event as JSON, rendered once
   const std::vector<AncestorRef>& Ancestors() const;
+  // A field's value, computed once per event however many rules read it.
+  const FieldValue& Cached(FieldValue (*get)(const EvalContext&)) const;
 
  private:
+  mutable std::vector<std::pair<FieldValue (*)(const EvalContext&), FieldValue>> cache_;
   mutable std::optional<nlohmann::json> rendered_;
   mutable std::optional<std::vector<AncestorRef>> ancestors_;
 };
@@ -58,7 +61,13 @@ struct FieldRef {
   std::string name;
   FieldGetter get = nullptr;
   std::string arg;  // set for "args.<arg>"
-  FieldValue Read(const EvalContext& c) const { return get ? get(c) : SyscallArg(c, arg); }
+  // By reference when cached: rules on hot events do not copy strings.
+  FieldValue Read(const EvalContext& c) const { return get ? c.Cached(get) : SyscallArg(c, arg); }
+  const FieldValue& ReadRef(const EvalContext& c, FieldValue& scratch) const {
+    if (get) return c.Cached(get);
+    scratch = SyscallArg(c, arg);
+    return scratch;
+  }
 };
 // Resolves "proc.name", "args.namespaces", ...; nullopt if unknown.
 std::optional<FieldRef> ResolveField(std::string_view name);

@@ -23,9 +23,11 @@ std::string Where(const std::string& origin, const YAML::Node& n) {
   return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
 }
 
-// Calls pred on the value, or on each element of a list value.
+// Calls pred on the value, or on each element of a list value; strings are
+// passed without copying (this runs for every rule on every event).
 template <typename Pred>
 bool AnyString(const FieldValue& v, Pred pred) {
+  if (const auto* s = std::get_if<std::string>(&v)) return pred(*s);
   if (std::holds_alternative<std::monostate>(v)) return false;
   if (const auto* l = std::get_if<std::vector<std::string>>(&v)) {
     return std::any_of(l->begin(), l->end(), [&](const std::string& s) { return pred(s); });
@@ -33,10 +35,29 @@ bool AnyString(const FieldValue& v, Pred pred) {
   return pred(FieldToString(v));
 }
 
+// The longest run of a glob without wildcards: a value that lacks it cannot
+// match, which a substring search tells far faster than fnmatch().
+std::string GlobLiteral(const std::string& glob) {
+  std::string best, cur;
+  for (char c : glob) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') {
+      if (cur.size() > best.size()) best = cur;
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return cur.size() > best.size() ? cur : best;
+}
+
 class StringsMatcher : public Matcher {
  public:
   enum class Op { kIn, kPrefix, kSuffix, kContains, kGlob };
-  StringsMatcher(Op op, std::vector<std::string> values) : op_(op), values_(std::move(values)) {}
+  StringsMatcher(Op op, std::vector<std::string> values) : op_(op), values_(std::move(values)) {
+    if (op_ == Op::kGlob) {
+      for (const auto& g : values_) literals_.push_back(GlobLiteral(g));
+    }
+  }
   const std::vector<std::string>* InValues() const override {
     return op_ == Op::kIn ? &values_ : nullptr;
   }
@@ -56,9 +77,13 @@ class StringsMatcher : public Matcher {
           case Op::kContains:
             if (s.find(w) != std::string::npos) return true;
             break;
-          case Op::kGlob:
-            if (fnmatch(w.c_str(), s.c_str(), 0) == 0) return true;
+          case Op::kGlob: {
+            const std::string& lit = literals_[static_cast<size_t>(&w - values_.data())];
+            if (s.find(lit) != std::string::npos && fnmatch(w.c_str(), s.c_str(), 0) == 0) {
+              return true;
+            }
             break;
+          }
         }
       }
       return false;
@@ -68,6 +93,7 @@ class StringsMatcher : public Matcher {
  private:
   const Op op_;
   const std::vector<std::string> values_;
+  std::vector<std::string> literals_;  // per glob, see GlobLiteral
 };
 
 class RegexMatcher : public Matcher {
@@ -299,8 +325,9 @@ std::string_view RuleActionName(RuleAction a) {
 }
 
 bool Condition::Eval(const EvalContext& c) const {
+  FieldValue scratch;
   for (const auto& t : tests) {
-    if (!t.matcher->Match(t.field.Read(c))) return false;
+    if (!t.matcher->Match(t.field.ReadRef(c, scratch))) return false;
   }
   if (!any.empty() &&
       std::none_of(any.begin(), any.end(), [&](const Condition& x) { return x.Eval(c); })) {

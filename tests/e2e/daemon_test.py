@@ -189,6 +189,13 @@ class DaemonTest(unittest.TestCase):
         while "reload rejected" not in self.daemon.read_log() and time.time() < deadline:
             time.sleep(0.05)
         self.assertIn("policy.yaml:4:", self.daemon.read_log())
+        # The rejection is an alert of its own, naming the bad spot.
+        rejected = self.daemon.wait_for(lambda l: l.get("kind") == "alert"
+                                        and l["rule"]["id"] == "NBW-SELF-001")
+        self.assertEqual(len(rejected), 1)
+        self.assertEqual(rejected[0]["severity"], "error")
+        self.assertIn("policy.yaml:4:", rejected[0]["summary"])
+        # The running policy still selects targets.
         subprocess.run([ACTOR, "spawn", "/bin/true", "true"], check=True, stdout=subprocess.DEVNULL)
         self.assertTrue(self.daemon.wait_for(lambda l: l.get("kind") == "target"))
 
