@@ -304,9 +304,33 @@ void Agent::Emit(const Event& ev, const ProcessInfo* p) {
   counters_.events_emitted++;
 }
 
+void RecentWriteLog::Record(const std::string& path, std::string writer) {
+  auto [it, inserted] =
+      by_path_.insert_or_assign(path, Entry{std::move(writer), std::chrono::steady_clock::now()});
+  if (inserted) order_.push_back(path);
+  while (order_.size() > kMax) {
+    by_path_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+const std::string* RecentWriteLog::Writer(const std::string& path) const {
+  auto it = by_path_.find(path);
+  if (it == by_path_.end() || std::chrono::steady_clock::now() - it->second.when > kTtl) {
+    return nullptr;
+  }
+  return &it->second.writer;
+}
+
 void Agent::Observe(const Event& ev, ProcessInfo& p) {
   Emit(ev, &p);
+  if (ev.kind == EventKind::kOpen && ev.ret >= 0 && (ev.args[0] & (O_WRONLY | O_RDWR))) {
+    std::string argv;
+    for (const auto& a : p.argv) argv += (argv.empty() ? "" : " ") + a;
+    writes_.Record(ev.str[0], std::move(argv));
+  }
   EvalContext ctx(ev, &p, &table_);
+  ctx.writes = &writes_;
   engine_.Evaluate(ctx, [this](const Rule& r, const EvalContext& c) { EmitAlert(r, c); });
 }
 

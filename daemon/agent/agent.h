@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,6 +51,23 @@ struct AgentCounters {
   uint64_t candidate_events_discarded = 0;  // events of rejected candidates (not drops)
   uint64_t targets_found = 0;
   uint64_t alerts = 0;
+};
+
+// Paths targets opened for writing, newest last, bounded; entries expire.
+class RecentWriteLog : public RecentWrites {
+ public:
+  static constexpr size_t kMax = 4096;
+  static constexpr std::chrono::minutes kTtl{10};
+  void Record(const std::string& path, std::string writer);
+  const std::string* Writer(const std::string& path) const override;
+
+ private:
+  struct Entry {
+    std::string writer;
+    std::chrono::steady_clock::time_point when;
+  };
+  std::unordered_map<std::string, Entry> by_path_;
+  std::deque<std::string> order_;
 };
 
 class Agent {
@@ -114,6 +132,7 @@ class Agent {
   bool line_is_event_ = false;  // line_ holds the current event's rendering
   std::string alert_line_;
   std::map<std::string, uint32_t> role_ids_;
+  RecentWriteLog writes_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
   uint64_t last_reported_drops_ = 0;
   std::chrono::steady_clock::time_point started_;

@@ -153,6 +153,19 @@ const std::vector<FieldSpec> kFields = {
        return (c.ev.flags & NBW_F_FILELESS) != 0;
      },
      ""},
+    {"exec.recently_written",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec) || !c.writes) return std::monostate{};
+       return c.writes->Writer(c.ev.str[0]) != nullptr;
+     },
+     "the program is a file a target wrote in the last 10 minutes"},
+    {"exec.written_by",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec) || !c.writes) return std::monostate{};
+       const std::string* w = c.writes->Writer(c.ev.str[0]);
+       return w ? *w : std::string();
+     },
+     "argv of the target process that wrote the program"},
     {"open.path",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kOpen)) return std::monostate{};

@@ -23,6 +23,14 @@ namespace nbw {
 using FieldValue =
     std::variant<std::monostate, std::string, int64_t, bool, std::vector<std::string>>;
 
+// Files targets wrote recently (path -> the writer's argv), kept by the
+// agent; lets rules see "exec of a file a target just wrote".
+class RecentWrites {
+ public:
+  virtual ~RecentWrites() = default;
+  virtual const std::string* Writer(const std::string& path) const = 0;
+};
+
 // Everything a rule may look at for one event. `args` is rendered lazily:
 // only syscall events' arguments need it.
 class EvalContext {
@@ -32,6 +40,7 @@ class EvalContext {
   const Event& ev;
   const ProcessInfo* proc;
   const ProcessTable* table;
+  const RecentWrites* writes = nullptr;
   const nlohmann::json& Rendered() const;  // the event as JSON, rendered once
   const std::vector<AncestorRef>& Ancestors() const;
   // A field's value, computed once per event however many rules read it.

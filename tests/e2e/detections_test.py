@@ -188,6 +188,16 @@ class DetectionsTest(unittest.TestCase):
                       ["NBW-124"], ["NBW-124"])
         self.run_case("kernel", ["spawn", "/bin/true", "true"], [], ["NBW-124"])
 
+    def test_exec_of_a_file_the_target_wrote(self):
+        dropped = os.path.join(self.work, "dropped-payload")
+        a, _ = self.run_case("kernel", ["spawn", "/bin/sh", "sh", "-c",
+                                        "cp /bin/true %s && %s" % (dropped, dropped)],
+                             ["NBW-129"], ["NBW-129"])
+        self.assertEqual(a["NBW-129"]["event"]["exec"]["exe"], dropped)
+        self.assertIn("cp /bin/true", a["NBW-129"]["summary"])
+        # a program nobody wrote just now
+        self.run_case("kernel", ["spawn", "/bin/sh", "sh", "-c", "/bin/true"], [], ["NBW-129"])
+
     def test_privilege_raise_from_non_root(self):
         self.run_case("kernel", ["setuid-as-nobody"], ["NBW-126"], ["NBW-126"])
         self.run_case("kernel", ["creds"], [], ["NBW-126"])  # root staying root
