@@ -225,8 +225,12 @@ Status Agent::InstallEnforcement(const RuleSet& rules) {
       }
     }
   }
-  spdlog::info("agent: in-kernel enforcement: {} kill-on-exec entries, {} deny-connect entries",
-               kills, denies);
+  size_t kernel_rules = 0;
+  for (const auto& r : rules.rules()) kernel_rules += r->action != RuleAction::kAlert;
+  spdlog::info(
+      "agent: {} rules judged in userspace (alert), {} enforced in the kernel "
+      "({} kill-on-exec entries, {} deny-connect entries)",
+      rules.rules().size() - kernel_rules, kernel_rules, kills, denies);
   return Status::Ok();
 }
 
