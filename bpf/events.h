@@ -74,7 +74,8 @@ struct nbw_hdr {
 /*
  * args[] by kind:
  *  EXEC:    [0] argc seen  [1] argv bytes before truncation  [2] execveat flags
- *           str: 0 exe path, 1 argv (NUL separated), 2 cwd
+ *           [3] argv bytes in blob 1 (the rest of blob 1 is environment)
+ *           str: 0 exe path, 1 argv then env (NUL separated), 2 cwd
  *  FORK:    [0] child tgid [1] clone flags (0 for fork/vfork)
  *  EXIT:    [0] exit_code as the kernel keeps it (status << 8 | signal)
  *  OPEN:    [0] open flags [1] mode [2] dirfd

@@ -33,7 +33,7 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 	struct nbw_inflight *in;
 	struct file *file;
 	struct mm_struct *mm;
-	unsigned long arg_start, arg_end;
+	unsigned long arg_start, arg_end, env_end;
 	__u32 used = 0;
 	__s32 nr = -1;
 	bool killed = false;
@@ -89,9 +89,14 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 		b->ev.hdr.flags |= NBW_F_FILELESS; /* memfd or deleted binary */
 	nbw_put_file_path(b, 0, file, &used);
 
+	/* argv, then as much of the environment as fits: the kernel lays the
+	 * env strings right after argv (env_start == arg_end), so one read
+	 * takes both. Userspace looks only for loader variables (LD_PRELOAD,
+	 * ...) in the env part and never prints it: it may hold secrets. */
 	mm = BPF_CORE_READ(task, mm);
 	arg_start = BPF_CORE_READ(mm, arg_start);
 	arg_end = BPF_CORE_READ(mm, arg_end);
+	env_end = BPF_CORE_READ(mm, env_end);
 	b->ev.args[0] = BPF_CORE_READ(bprm, argc);
 	b->ev.args[1] = arg_end - arg_start;
 	if (arg_end > arg_start) {
@@ -100,6 +105,12 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 		if (len > NBW_ARGV_MAX) {
 			len = NBW_ARGV_MAX;
 			b->ev.hdr.flags |= NBW_F_TRUNCATED;
+		}
+		b->ev.args[3] = len; /* argv bytes in blob 1; the env follows */
+		if (BPF_CORE_READ(mm, env_start) == arg_end && env_end > arg_end) {
+			__u64 total = env_end - arg_start;
+
+			len = total > NBW_ARGV_MAX ? NBW_ARGV_MAX : total;
 		}
 		nbw_put_bytes(b, 1, (void *)arg_start, len, true, &used);
 	}

@@ -153,6 +153,15 @@ const std::vector<FieldSpec> kFields = {
        return (c.ev.flags & NBW_F_FILELESS) != 0;
      },
      ""},
+    {"exec.ld_preload",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       for (const auto& kv : SplitNul(c.ev.env)) {
+         if (kv.starts_with("LD_PRELOAD=")) return kv.substr(11);
+       }
+       return std::string();
+     },
+     "LD_PRELOAD in the new program's environment (empty if unset)"},
     {"exec.recently_written",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kExec) || !c.writes) return std::monostate{};
@@ -243,6 +252,14 @@ const std::vector<FieldSpec> kFields = {
        return a->address;
      },
      "unix socket path"},
+    {"net.kubernetes_api",
+     [](const EvalContext& c) -> FieldValue {
+       auto a = NetAddr(c);
+       if (!a || a->family == AF_UNIX || !c.proc || c.proc->k8s_api_host.empty()) return false;
+       return a->address == c.proc->k8s_api_host &&
+              (a->port == c.proc->k8s_api_port || c.proc->k8s_api_port == 0);
+     },
+     "the address is the cluster's API server (KUBERNETES_SERVICE_HOST/PORT)"},
     {"net.family",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kNet)) return std::monostate{};

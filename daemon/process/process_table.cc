@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <ctime>
+#include <optional>
 
 #include "policy/targets.h"
 
@@ -18,6 +20,28 @@ ProcessTable::ProcessTable(const ProcFs& procfs)
         auto ns = procfs.NamespaceInode(static_cast<uint32_t>(getpid()), "mnt");
         return ns.ok() ? *ns : 0;
       }()) {}
+
+// Identity from the environment the kernel captured at exec (race-free,
+// unlike /proc, but cut at the blob bound: RefreshIdentity fills gaps).
+static void ApplyEnvironment(ProcessInfo& p, const std::string& env) {
+  for (const auto& kv : SplitNul(env)) {
+    auto value = [&](std::string_view key) -> std::optional<std::string> {
+      if (kv.size() > key.size() && kv.starts_with(key) && kv[key.size()] == '=') {
+        return kv.substr(key.size() + 1, 4096);
+      }
+      return std::nullopt;
+    };
+    if (auto v = value("JUPYTERHUB_USER")) p.jupyter.user = *v;
+    if (auto v = value("JPY_SESSION_NAME")) p.jupyter.notebook_path = *v;
+    if (auto v = value("KUBERNETES_SERVICE_HOST")) p.k8s_api_host = *v;
+    if (auto v = value("KUBERNETES_SERVICE_PORT")) {
+      unsigned port = 0;
+      auto r = std::from_chars(v->data(), v->data() + v->size(), port);
+      if (r.ec == std::errc() && port > 0 && port < 65536)
+        p.k8s_api_port = static_cast<uint16_t>(port);
+    }
+  }
+}
 
 ProcessInfo& ProcessTable::Apply(const Event& ev) {
   ProcessInfo& p = procs_[ev.tgid];
@@ -42,6 +66,7 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
         // A new image may be the kernel itself (exec'd by a launcher):
         // the connection file in argv names it.
         if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
+        ApplyEnvironment(p, ev.env);
         // Entering a container is an exec in another mount namespace (runc
         // init execs the container's process): look at its cgroups then.
         if (ev.mnt_ns != host_mnt_ns_) {
@@ -69,6 +94,8 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
       c.mnt_ns = parent.mnt_ns;
       c.pid_ns = parent.pid_ns;
       c.jupyter = parent.jupyter;
+      c.k8s_api_host = parent.k8s_api_host;
+      c.k8s_api_port = parent.k8s_api_port;
       c.state = parent.state;
       c.role = parent.role;
       c.selector = parent.selector;

@@ -36,6 +36,8 @@ struct ProcessInfo {
   std::string cwd;
   uint64_t start_ns = 0;  // realtime ns of the exec (or of the process, from /proc)
   std::string container_id;
+  std::string k8s_api_host;  // KUBERNETES_SERVICE_HOST/PORT of its environment, if any
+  uint16_t k8s_api_port = 0;
   uint32_t mnt_ns = 0, pid_ns = 0;
   JupyterIdentity jupyter;
   TrackState state = TrackState::kNone;

@@ -109,6 +109,15 @@ Result<Event> DecodeEvent(std::span<const std::byte> rec, int64_t realtime_offse
     }
     p += n;
   }
+  if (out.kind == EventKind::kExec && !(out.flags & NBW_F_PATH_RAW) && out.present[1]) {
+    // Blob 1 is argv then environment; args[3] says where argv ends.
+    if (out.args[3] > out.str[1].size()) {
+      return Status::Error("sensor record", fmt::format("exec argv length {} beyond blob of {}",
+                                                        out.args[3], out.str[1].size()));
+    }
+    out.env = out.str[1].substr(out.args[3]);
+    out.str[1].resize(out.args[3]);
+  }
   return out;
 }
 

@@ -46,6 +46,10 @@ struct Event {
   // empty blob from an absent one.
   std::array<std::string, NBW_NSTR> str;
   std::array<bool, NBW_NSTR> present{};
+  // exec: the start of the new program's environment, split off blob 1 by
+  // DecodeEvent. Never rendered (it may hold secrets); rules read loader
+  // variables from it (exec.ld_preload).
+  std::string env;
 
   bool candidate() const { return flags & NBW_F_CANDIDATE; }
   bool truncated() const { return flags & NBW_F_TRUNCATED; }

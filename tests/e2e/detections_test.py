@@ -119,6 +119,15 @@ class DetectionsTest(unittest.TestCase):
         self.run_case("kernel", ["connect-isolated4", "10.96.0.1", "6443"], ["NBW-104"],
                       ["NBW-104"])
         self.run_case("kernel", ["connect-isolated4", "10.96.0.1", "8443"], [], ["NBW-104"])
+        # The API server as the pod's environment names it, on 443.
+        self.run_case("kernel", ["spawn", "/usr/bin/env", "env",
+                                 "KUBERNETES_SERVICE_HOST=10.96.0.1",
+                                 "KUBERNETES_SERVICE_PORT=443", ACTOR, "connect-isolated4",
+                                 "10.96.0.1", "443"], ["NBW-104"], ["NBW-104"])
+        self.run_case("kernel", ["spawn", "/usr/bin/env", "env",
+                                 "KUBERNETES_SERVICE_HOST=10.96.0.1",
+                                 "KUBERNETES_SERVICE_PORT=443", ACTOR, "connect-isolated4",
+                                 "10.96.0.2", "443"], [], ["NBW-104"])
 
     def test_mining_pool_port(self):
         self.run_case("kernel", ["connect-isolated4", "10.1.2.3", "3333"], ["NBW-141"],
@@ -197,6 +206,16 @@ class DetectionsTest(unittest.TestCase):
         self.assertIn("cp /bin/true", a["NBW-129"]["summary"])
         # a program nobody wrote just now
         self.run_case("kernel", ["spawn", "/bin/sh", "sh", "-c", "/bin/true"], [], ["NBW-129"])
+
+    def test_ld_preload(self):
+        a, _ = self.run_case("kernel", ["spawn", "/usr/bin/env", "env",
+                                        "LD_PRELOAD=/tmp/nbw-evil.so", "/bin/true"],
+                             ["NBW-132"], ["NBW-132"])
+        self.assertEqual(a["NBW-132"]["event"]["exec"]["exe"], "/usr/bin/true")
+        self.assertIn("LD_PRELOAD=/tmp/nbw-evil.so", a["NBW-132"]["summary"])
+        self.assertNotIn("env", a["NBW-132"]["event"]["exec"])  # the environment stays private
+        self.run_case("kernel", ["spawn", "/usr/bin/env", "env", "NOT_PRELOAD=x", "/bin/true"],
+                      [], ["NBW-132"])
 
     def test_privilege_raise_from_non_root(self):
         self.run_case("kernel", ["setuid-as-nobody"], ["NBW-126"], ["NBW-126"])

@@ -59,12 +59,23 @@ TEST(Decode, RingBufferPaddingAfterTheRecordIsIgnored) {
   EXPECT_TRUE(DecodeEvent(r, 0).ok());
 }
 
-TEST(Decode, BinaryArgvKeepsItsNuls) {
+TEST(Decode, ExecBlobSplitsIntoArgvAndPrivateEnvironment) {
   std::string argv("python3\0-m\0ipykernel_launcher\0", 30);
-  auto r = Record(NBW_EV_EXEC, {std::string("/usr/bin/python3\0", 17), argv});
+  std::string env("HOME=/root\0LD_PRELOAD=/x.so\0", 28);
+  auto r = Record(NBW_EV_EXEC, {std::string("/usr/bin/python3\0", 17), argv + env});
+  Hdr(r)->args[3] = argv.size();
   auto ev = DecodeEvent(r, 0);
-  ASSERT_TRUE(ev.ok());
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
   EXPECT_EQ(ev->str[1], argv);
+  EXPECT_EQ(ev->env, env);
+}
+
+TEST(Decode, ExecArgvLengthBeyondTheBlobIsRefused) {
+  auto r = Record(NBW_EV_EXEC, {std::string("/bin/sh\0", 8), std::string("sh\0", 3)});
+  Hdr(r)->args[3] = 4;
+  auto ev = DecodeEvent(r, 0);
+  ASSERT_FALSE(ev.ok());
+  EXPECT_NE(ev.status().message().find("exec argv length 4 beyond blob of 3"), std::string::npos);
 }
 
 TEST(Decode, ShortRecordIsRefused) {
@@ -122,6 +133,7 @@ TEST(Decode, StringWithoutNulStopsAtItsLength) {
 TEST(Decode, EveryTruncationOfAValidRecordIsRefusedOrSafe) {
   auto full = Record(NBW_EV_EXEC, {std::string("/bin/sh\0", 8), std::string("sh\0-c\0", 6),
                                    std::string("/\0", 2)});
+  Hdr(full)->args[3] = 6;
   for (size_t n = 0; n < full.size(); n++) {
     std::vector<std::byte> cut(full.begin(), full.begin() + static_cast<long>(n));
     EXPECT_FALSE(DecodeEvent(cut, 0).ok()) << "accepted a record cut at " << n;
