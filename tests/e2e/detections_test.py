@@ -72,6 +72,11 @@ class DetectionsTest(unittest.TestCase):
             time.sleep(0.1)
         for a in alerts:
             jsonschema.validate(a, self.schema)
+        # The actor's own exec is not part of any case (the checkout may
+        # well live under /tmp).
+        actor = os.path.realpath(ACTOR)
+        alerts = [a for a in alerts if not (a["event"]["type"] == "exec"
+                                            and a["event"]["exec"].get("exe") == actor)]
         got = {a["rule"]["id"] for a in alerts} & set(about)
         self.assertEqual(got, set(expect), "actor %s %s: alerts %s" % (role, args, [
             (a["rule"]["id"], a["summary"]) for a in alerts]))
