@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 
 #include <cstring>
+#include <memory>
+#include <set>
 
 namespace nbw {
 namespace {
@@ -218,6 +220,70 @@ TEST(Rules, KillAndDenyRulesCompileToKernelParts) {
 TEST(Rules, BundledPoliciesLoad) {
   auto rs = RuleSet::LoadPath(NBW_SOURCE_DIR "/policies");
   ASSERT_TRUE(rs.ok()) << rs.status().message();
+}
+
+}  // namespace
+}  // namespace nbw
+
+namespace nbw {
+namespace {
+
+// Bundled rules on synthetic events, for actions no test may perform on
+// the host for real (writing /etc/ld.so.preload or core_pattern).
+class BundledRules : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto rs = RuleSet::LoadPath(NBW_SOURCE_DIR "/policies");
+    ASSERT_TRUE(rs.ok()) << rs.status().message();
+    rules_ = std::make_unique<RuleSet>(std::move(rs).value());
+  }
+  std::set<std::string> Fired(const Event& e, const ProcessInfo& p) {
+    std::set<std::string> ids;
+    for (const Rule* r : rules_->ForKind(e.kind)) {
+      if (r->Matches(EvalContext(e, &p, nullptr))) ids.insert(r->id);
+    }
+    return ids;
+  }
+  std::unique_ptr<RuleSet> rules_;
+};
+
+TEST_F(BundledRules, LoaderPreloadAndCorePatternWrites) {
+  ProcessInfo p = Proc("notebook-kernel");
+  EXPECT_EQ(Fired(OpenEvent("/etc/ld.so.preload", O_WRONLY | O_CREAT), p),
+            std::set<std::string>{"NBW-125"});
+  EXPECT_EQ(Fired(OpenEvent("/etc/ld.so.preload", O_RDONLY), p), std::set<std::string>{});
+  EXPECT_EQ(Fired(OpenEvent("/proc/sys/kernel/core_pattern", O_WRONLY), p),
+            std::set<std::string>{"NBW-113"});
+  EXPECT_EQ(Fired(OpenEvent("/proc/sys/kernel/core_pattern", O_RDONLY), p),
+            std::set<std::string>{});
+}
+
+TEST_F(BundledRules, SshKeysAndServiceAccountToken) {
+  ProcessInfo p = Proc("notebook-kernel");
+  EXPECT_EQ(Fired(OpenEvent("/home/alice/.ssh/id_ed25519", O_RDONLY), p),
+            std::set<std::string>{"NBW-100"});
+  EXPECT_EQ(Fired(OpenEvent("/home/alice/.ssh/id_ed25519.pub", O_RDONLY), p),
+            std::set<std::string>{});  // a public key is no secret
+  EXPECT_EQ(Fired(OpenEvent("/var/run/secrets/kubernetes.io/serviceaccount/token", O_RDONLY), p),
+            std::set<std::string>{"NBW-100"});
+  EXPECT_EQ(Fired(OpenEvent("/home/alice/.ssh/known_hosts", O_RDONLY), p), std::set<std::string>{});
+}
+
+TEST_F(BundledRules, CapsetAndBpfAreRoleIndependent) {
+  Event capset;
+  capset.kind = EventKind::kSyscall;
+  capset.syscall = SYS_capset;
+  capset.uid = 1000;
+  ProcessInfo k = Proc("notebook-kernel");
+  EXPECT_EQ(Fired(capset, k), std::set<std::string>{"NBW-127"});
+  capset.uid = 0;
+  EXPECT_EQ(Fired(capset, k), std::set<std::string>{});
+  Event bpf = capset;
+  bpf.syscall = SYS_bpf;
+  EXPECT_EQ(Fired(bpf, Proc("model-server")), std::set<std::string>{"NBW-121"});
+  Event open_tree = capset;
+  open_tree.syscall = SYS_getpid;  // not a watched syscall: no rule
+  EXPECT_EQ(Fired(open_tree, k), std::set<std::string>{});
 }
 
 }  // namespace
