@@ -10,18 +10,11 @@
 #include <charconv>
 #include <filesystem>
 
+#include "policy/policy_files.h"
 #include "process/proc_fs.h"
 
 namespace nbw {
 namespace {
-
-constexpr size_t kMaxPolicyBytes = 4 * 1024 * 1024;
-
-std::string Where(const std::string& origin, const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) return origin;
-  return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
-}
 
 // Calls pred on the value, or on each element of a list value; strings are
 // passed without copying (this runs for every rule on every event).
@@ -158,12 +151,13 @@ class Compiler {
   Result<std::vector<std::string>> Values(const YAML::Node& n) {
     std::vector<std::string> out;
     auto add = [&](const YAML::Node& e) -> Status {
-      if (!e.IsScalar()) return Status::Error(Where(origin_, e), "expected a string or a number");
+      if (!e.IsScalar())
+        return Status::Error(YamlWhere(origin_, e), "expected a string or a number");
       std::string s = e.as<std::string>();
       if (s.starts_with("$")) {
         auto it = lists_.find(s.substr(1));
         if (it == lists_.end())
-          return Status::Error(Where(origin_, e), fmt::format("unknown list '{}'", s));
+          return Status::Error(YamlWhere(origin_, e), fmt::format("unknown list '{}'", s));
         out.insert(out.end(), it->second.begin(), it->second.end());
       } else {
         out.push_back(std::move(s));
@@ -195,7 +189,7 @@ class Compiler {
       return std::unique_ptr<Matcher>(new StringsMatcher(StringsMatcher::Op::kIn, *v));
     }
     if (!n.IsMap() || n.size() != 1) {
-      return Status::Error(Where(origin_, n),
+      return Status::Error(YamlWhere(origin_, n),
                            "a test is a value, a list, or one operator: "
                            "{in|prefix|suffix|contains|glob|regex|gt|ge|lt|le|not: ...}");
     }
@@ -224,17 +218,18 @@ class Compiler {
       const std::string s = arg.IsScalar() ? arg.as<std::string>() : "";
       auto r = std::from_chars(s.data(), s.data() + s.size(), x);
       if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) {
-        return Status::Error(Where(origin_, arg), fmt::format("'{}' needs an integer", op));
+        return Status::Error(YamlWhere(origin_, arg), fmt::format("'{}' needs an integer", op));
       }
       return std::unique_ptr<Matcher>(new CompareMatcher(it->second, x));
     }
     if (op == "regex") {
-      if (!arg.IsScalar()) return Status::Error(Where(origin_, arg), "'regex' needs a string");
+      if (!arg.IsScalar()) return Status::Error(YamlWhere(origin_, arg), "'regex' needs a string");
       try {
         return std::unique_ptr<Matcher>(new RegexMatcher(
             std::regex(arg.as<std::string>(), std::regex::ECMAScript | std::regex::optimize)));
       } catch (const std::regex_error& e) {
-        return Status::Error(Where(origin_, arg), fmt::format("not a valid regex: {}", e.what()));
+        return Status::Error(YamlWhere(origin_, arg),
+                             fmt::format("not a valid regex: {}", e.what()));
       }
     }
     if (op == "not") {
@@ -242,12 +237,12 @@ class Compiler {
       if (!inner.ok()) return inner.status();
       return std::unique_ptr<Matcher>(new NotMatcher(std::move(inner).value()));
     }
-    return Status::Error(Where(origin_, kv.first), fmt::format("unknown operator '{}'", op));
+    return Status::Error(YamlWhere(origin_, kv.first), fmt::format("unknown operator '{}'", op));
   }
 
   Result<Condition> CompileCondition(const YAML::Node& n) {
     if (!n.IsMap())
-      return Status::Error(Where(origin_, n), "a condition is a mapping of field: test");
+      return Status::Error(YamlWhere(origin_, n), "a condition is a mapping of field: test");
     Condition c;
     for (const auto& kv : n) {
       const std::string key = kv.first.as<std::string>();
@@ -267,7 +262,7 @@ class Compiler {
       }
       auto field = ResolveField(key);
       if (!field) {
-        return Status::Error(Where(origin_, kv.first),
+        return Status::Error(YamlWhere(origin_, kv.first),
                              fmt::format("unknown field '{}' (see docs/policy.md)", key));
       }
       auto m = CompileMatcher(kv.second);
@@ -364,22 +359,23 @@ Status RuleSet::AddLists(const std::string& yaml, const std::string& origin) {
   auto root = ParseYaml(yaml, origin);
   if (!root.ok()) return root.status();
   if (root->IsNull()) return Status::Ok();
-  if (!root->IsMap()) return Status::Error(Where(origin, *root), "top level must be a mapping");
+  if (!root->IsMap()) return Status::Error(YamlWhere(origin, *root), "top level must be a mapping");
   for (const auto& kv : *root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "targets" && key != "lists" && key != "rules") {
-      return Status::Error(Where(origin, kv.first),
+      return Status::Error(YamlWhere(origin, kv.first),
                            fmt::format("unknown section '{}' (targets, lists, rules)", key));
     }
   }
   if (!(*root)["lists"]) return Status::Ok();
   const YAML::Node lists = (*root)["lists"];
   if (!lists.IsMap())
-    return Status::Error(Where(origin, lists), "'lists' must be a mapping of name: [values]");
+    return Status::Error(YamlWhere(origin, lists), "'lists' must be a mapping of name: [values]");
   for (const auto& kv : lists) {
     const std::string name = kv.first.as<std::string>();
     if (lists_.count(name)) {
-      return Status::Error(Where(origin, kv.first), fmt::format("list '{}' defined twice", name));
+      return Status::Error(YamlWhere(origin, kv.first),
+                           fmt::format("list '{}' defined twice", name));
     }
     Compiler comp(origin, lists_);
     auto v = comp.Values(kv.second);
@@ -394,17 +390,17 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
   if (!root.ok()) return root.status();
   if (!root->IsMap() || !(*root)["rules"]) return Status::Ok();
   const YAML::Node rules = (*root)["rules"];
-  if (!rules.IsSequence()) return Status::Error(Where(origin, rules), "'rules' must be a list");
+  if (!rules.IsSequence()) return Status::Error(YamlWhere(origin, rules), "'rules' must be a list");
   static const std::set<std::string> kKeys = {"id",    "name",   "description", "event",
                                               "roles", "when",   "except",      "severity",
                                               "mitre", "action", "summary",     "enabled"};
   for (const auto& r : rules) {
-    if (!r.IsMap()) return Status::Error(Where(origin, r), "a rule must be a mapping");
+    if (!r.IsMap()) return Status::Error(YamlWhere(origin, r), "a rule must be a mapping");
     auto rule = std::make_unique<Rule>();
-    rule->source = Where(origin, r);
+    rule->source = YamlWhere(origin, r);
     for (const auto& kv : r) {
       if (!kKeys.count(kv.first.as<std::string>())) {
-        return Status::Error(Where(origin, kv.first),
+        return Status::Error(YamlWhere(origin, kv.first),
                              fmt::format("unknown rule field '{}'", kv.first.as<std::string>()));
       }
     }
@@ -414,7 +410,7 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
         return required ? Status::Error(rule->source, fmt::format("rule needs '{}'", key))
                         : Status::Ok();
       if (!n.IsScalar())
-        return Status::Error(Where(origin, n), fmt::format("'{}' must be a string", key));
+        return Status::Error(YamlWhere(origin, n), fmt::format("'{}' must be a string", key));
       out = n.as<std::string>();
       return Status::Ok();
     };
@@ -439,7 +435,7 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
     for (const auto& k : *kinds) {
       auto kind = ParseKind(k);
       if (!kind) {
-        return Status::Error(Where(origin, r["event"]),
+        return Status::Error(YamlWhere(origin, r["event"]),
                              fmt::format("{}: unknown event '{}' (exec, fork, exit, open, net, "
                                          "socket, dup, syscall, signal)",
                                          ctx, k));
@@ -458,7 +454,8 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
     }
     if (r["except"]) {
       if (!r["except"].IsSequence())
-        return Status::Error(Where(origin, r["except"]), "'except' must be a list of conditions");
+        return Status::Error(YamlWhere(origin, r["except"]),
+                             "'except' must be a list of conditions");
       for (const auto& e : r["except"]) {
         auto c = comp.CompileCondition(e);
         if (!c.ok()) return c.status();
@@ -470,7 +467,7 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
     auto severity = ParseSeverity(sev);
     if (!severity) {
       return Status::Error(
-          Where(origin, r["severity"]),
+          YamlWhere(origin, r["severity"]),
           fmt::format("{}: severity '{}' is not one of emergency, alert, critical, "
                       "error, warning, notice, informational, debug",
                       ctx, sev));
@@ -483,7 +480,7 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
         static const std::regex kAttack("^T[0-9]{4}(\\.[0-9]{3})?$");
         if (!std::regex_match(id, kAttack)) {
           return Status::Error(
-              Where(origin, r["mitre"]),
+              YamlWhere(origin, r["mitre"]),
               fmt::format("{}: '{}' is not an ATT&CK technique id (T1234 or T1234.001)", ctx, id));
         }
       }
@@ -495,10 +492,10 @@ Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
       rule->action = RuleAction::kAlert;
     } else if (action == "kill" || action == "deny") {
       rule->action = action == "kill" ? RuleAction::kKill : RuleAction::kDeny;
-      if (Status s = CompileKernelPart(*rule, Where(origin, r["action"])); !s.ok()) return s;
+      if (Status s = CompileKernelPart(*rule, YamlWhere(origin, r["action"])); !s.ok()) return s;
     } else {
       return Status::Error(
-          Where(origin, r["action"]),
+          YamlWhere(origin, r["action"]),
           fmt::format("{}: action '{}' is not one of alert, kill, deny", ctx, action));
     }
     if (rule->summary.empty()) rule->summary = rule->name;
@@ -591,32 +588,15 @@ Result<RuleSet> RuleSet::LoadString(const std::string& yaml, const std::string& 
 }
 
 Result<RuleSet> RuleSet::LoadPath(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> files;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
-      const auto ext = e.path().extension();
-      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-  } else {
-    files.push_back(path);
-  }
-  std::vector<std::pair<std::string, std::string>> texts;
-  for (const auto& f : files) {
-    auto text = ReadFileBounded(f, kMaxPolicyBytes + 1);
-    if (!text.ok()) return text.status();
-    if (text->size() > kMaxPolicyBytes) return Status::Error(f, "policy file too large");
-    texts.emplace_back(f, std::move(*text));
-  }
+  auto files = ReadPolicyFiles(path);
+  if (!files.ok()) return files.status();
   RuleSet set;
   // Lists first, from every file, so a rule may use a list defined anywhere.
-  for (const auto& [f, t] : texts) {
-    if (Status s = set.AddLists(t, f); !s.ok()) return s;
+  for (const auto& f : *files) {
+    if (Status s = set.AddLists(f.text, f.path); !s.ok()) return s;
   }
-  for (const auto& [f, t] : texts) {
-    if (Status s = set.AddRules(t, f); !s.ok()) return s;
+  for (const auto& f : *files) {
+    if (Status s = set.AddRules(f.text, f.path); !s.ok()) return s;
   }
   set.Index();
   return set;

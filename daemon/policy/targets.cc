@@ -8,18 +8,10 @@
 #include <filesystem>
 #include <set>
 
-#include "process/proc_fs.h"
+#include "policy/policy_files.h"
 
 namespace nbw {
 namespace {
-
-constexpr size_t kMaxPolicyBytes = 4 * 1024 * 1024;
-
-std::string Where(const std::string& origin, const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) return origin;
-  return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
-}
 
 Result<std::vector<std::string>> StringList(const std::string& origin, const YAML::Node& n,
                                             const char* field) {
@@ -29,11 +21,13 @@ Result<std::vector<std::string>> StringList(const std::string& origin, const YAM
     return out;
   }
   if (!n.IsSequence()) {
-    return Status::Error(Where(origin, n), fmt::format("'{}' must be a string or a list", field));
+    return Status::Error(YamlWhere(origin, n),
+                         fmt::format("'{}' must be a string or a list", field));
   }
   for (const auto& e : n) {
     if (!e.IsScalar()) {
-      return Status::Error(Where(origin, e), fmt::format("'{}' entries must be strings", field));
+      return Status::Error(YamlWhere(origin, e),
+                           fmt::format("'{}' entries must be strings", field));
     }
     out.push_back(e.as<std::string>());
   }
@@ -42,12 +36,12 @@ Result<std::vector<std::string>> StringList(const std::string& origin, const YAM
 
 Result<std::regex> CompileRegex(const std::string& origin, const YAML::Node& n, const char* field) {
   if (!n.IsScalar()) {
-    return Status::Error(Where(origin, n), fmt::format("'{}' must be a string", field));
+    return Status::Error(YamlWhere(origin, n), fmt::format("'{}' must be a string", field));
   }
   try {
     return std::regex(n.as<std::string>(), std::regex::ECMAScript | std::regex::optimize);
   } catch (const std::regex_error& e) {
-    return Status::Error(Where(origin, n),
+    return Status::Error(YamlWhere(origin, n),
                          fmt::format("'{}' is not a valid regex: {}", field, e.what()));
   }
 }
@@ -63,20 +57,20 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
                          e.msg);
   }
   if (!root || root.IsNull()) return Status::Ok();
-  if (!root.IsMap()) return Status::Error(Where(origin, root), "top level must be a mapping");
+  if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "top level must be a mapping");
   const YAML::Node targets = root["targets"];
   if (!targets) return Status::Ok();  // other sections belong to other modules
   if (!targets.IsSequence()) {
-    return Status::Error(Where(origin, targets), "'targets' must be a list");
+    return Status::Error(YamlWhere(origin, targets), "'targets' must be a list");
   }
   for (const auto& t : targets) {
-    if (!t.IsMap()) return Status::Error(Where(origin, t), "a target must be a mapping");
+    if (!t.IsMap()) return Status::Error(YamlWhere(origin, t), "a target must be a mapping");
     TargetSelector sel;
-    sel.source = Where(origin, t);
+    sel.source = YamlWhere(origin, t);
     for (const auto& kv : t) {
       const std::string key = kv.first.as<std::string>();
       if (key != "name" && key != "role" && key != "match") {
-        return Status::Error(Where(origin, kv.first),
+        return Status::Error(YamlWhere(origin, kv.first),
                              fmt::format("unknown target field '{}'", key));
       }
     }
@@ -101,7 +95,7 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
         for (auto& c : *l) {
           std::string bare = c.ends_with('$') ? c.substr(0, c.size() - 1) : c;
           if (bare.empty() || bare.size() > 15) {
-            return Status::Error(Where(origin, kv.second),
+            return Status::Error(YamlWhere(origin, kv.second),
                                  fmt::format("comm prefix '{}' must be 1-15 bytes", c));
           }
         }
@@ -115,11 +109,12 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
         if (!r.ok()) return r.status();
         sel.argv_regex = std::move(*r);
       } else {
-        return Status::Error(Where(origin, kv.first), fmt::format("unknown match field '{}'", key));
+        return Status::Error(YamlWhere(origin, kv.first),
+                             fmt::format("unknown match field '{}'", key));
       }
     }
     if (sel.comm_prefixes.empty()) {
-      return Status::Error(Where(origin, m),
+      return Status::Error(YamlWhere(origin, m),
                            fmt::format("target '{}' needs 'match.comm': the kernel filters "
                                        "execs on it before anything else is looked at",
                                        sel.name));
@@ -137,28 +132,11 @@ Result<TargetSet> TargetSet::LoadString(const std::string& yaml, const std::stri
 }
 
 Result<TargetSet> TargetSet::LoadPath(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> files;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
-      const auto ext = e.path().extension();
-      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
-    }
-    if (ec) return Status::Error(path, ec.message());
-    std::sort(files.begin(), files.end());
-  } else {
-    files.push_back(path);
-  }
+  auto files = ReadPolicyFiles(path);
+  if (!files.ok()) return files.status();
   TargetSet set;
-  for (const auto& f : files) {
-    auto text = ReadFileBounded(f, kMaxPolicyBytes + 1);
-    if (!text.ok()) return text.status();
-    if (text->size() > kMaxPolicyBytes) {
-      return Status::Error(f, fmt::format("larger than {} bytes", kMaxPolicyBytes));
-    }
-    Status s = set.Add(*text, f);
-    if (!s.ok()) return s;
+  for (const auto& f : *files) {
+    if (Status s = set.Add(f.text, f.path); !s.ok()) return s;
   }
   if (set.selectors_.empty()) {
     return Status::Error(path, "no targets defined: nothing would be watched");
