@@ -46,7 +46,7 @@ class DetectionsTest(unittest.TestCase):
         for name in ("data.csv", ".aws/credentials"):
             with open(os.path.join(cls.work, name), "w") as f:
                 f.write("x\n")
-        for name in ("xmrig", "wget"):  # harmless stand-ins with telling names
+        for name in ("xmrig", "wget", "nc"):  # harmless stand-ins with telling names
             shutil.copy("/bin/true", os.path.join(cls.work, name))
         cls.daemon = Daemon(policies=cls.policies)
 
@@ -150,6 +150,10 @@ class DetectionsTest(unittest.TestCase):
         self.run_case("kernel", ["spawn", "/bin/sh", "sh", "-c",
                                  "exec 2>/dev/null; echo x >/dev/tcp/127.0.0.1/9 || true"],
                       ["NBW-131"], ["NBW-131"])
+        self.run_case("kernel", ["spawn", os.path.join(self.work, "nc"), "nc", "-e", "/bin/sh",
+                                 "127.0.0.1", "9"], ["NBW-131"], ["NBW-131"])
+        self.run_case("kernel", ["spawn", os.path.join(self.work, "nc"), "nc", "-z",
+                                 "127.0.0.1", "9"], [], ["NBW-131"])
         self.run_case("kernel", ["spawn", "/bin/sh", "sh", "-c", "true"], [], ["NBW-131"])
 
     # ---- escape primitives -------------------------------------------------------
