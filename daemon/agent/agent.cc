@@ -75,7 +75,12 @@ Status Agent::Start() {
 void Agent::Stop() {
   if (stopping_) return;
   stopping_ = true;
-  if (sensor_) sensor_->Poll();  // what is already in the ring is still reported
+  if (sensor_) {
+    // What is already in the ring is still reported (bounded: a flood that
+    // goes on must not keep the daemon from stopping).
+    for (int i = 0; i < 64 && sensor_->Poll() == Sensor::kMaxBatch; i++) {
+    }
+  }
   ReportStats(true);
   boost::system::error_code ec;
   signals_.cancel(ec);

@@ -128,12 +128,22 @@ int Sensor::poll_fd() const {
   return ring_buffer__epoll_fd(ring_.get());
 }
 
+// A callback's negative return stops libbpf's consume loop after the current
+// record (which is consumed); this value marks "batch full, more waiting".
+constexpr int kBatchFull = -ECANCELED;
+
 int Sensor::Poll() {
-  return ring_buffer__consume(ring_.get());
+  batch_ = 0;
+  int n = ring_buffer__consume(ring_.get());
+  if (n == kBatchFull) return kMaxBatch;
+  return n;
 }
 
 int Sensor::OnRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<Sensor*>(ctx);
+  // Under a flood the ring never empties; stop after a batch so the loop's
+  // other handlers (signals, timers) still run. The fd stays readable.
+  const bool last_of_batch = ++self->batch_ >= kMaxBatch;
   auto ev =
       DecodeEvent(std::span(static_cast<const std::byte*>(data), size), self->realtime_offset_ns_);
   if (!ev.ok()) {
@@ -143,10 +153,10 @@ int Sensor::OnRecord(void* ctx, void* data, size_t size) {
                    self->decode_errors_);
       self->decode_errors_logged_ = self->decode_errors_;
     }
-    return 0;
+    return last_of_batch ? kBatchFull : 0;
   }
   self->on_event_(std::move(ev).value());
-  return 0;
+  return last_of_batch ? kBatchFull : 0;
 }
 
 // Same protocol as the kernel (bpf/common.bpf.h: nbw_mark): state before bit

@@ -52,7 +52,9 @@ class Sensor {
 
   // fd that becomes readable when events are waiting (epoll fd of the ring).
   int poll_fd() const;
-  // Consumes everything available now; returns the number of records.
+  // Consumes what is available now, at most kMaxBatch records; returns the
+  // number of records (kMaxBatch: more may be waiting), or a negative errno.
+  static constexpr int kMaxBatch = 16384;
   int Poll();
 
   // role: the target's role id (in-kernel enforcement keys on it).
@@ -104,6 +106,7 @@ class Sensor {
   bool connect_hooks_ = false;
   int64_t realtime_offset_ns_ = 0;
   uint64_t decode_errors_ = 0;
+  int batch_ = 0;
   uint64_t decode_errors_logged_ = 0;
 };
 

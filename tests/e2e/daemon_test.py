@@ -239,6 +239,19 @@ class AccountingTest(unittest.TestCase):
                          sensor["events"])
         self.assertIn("DROPPED events: ringbuf_full=", d.read_log())
 
+    def test_sigterm_is_honoured_during_a_flood(self):
+        workload = os.path.join(os.path.dirname(ACTOR), "../bench/nbw_bench_workload")
+        d = Daemon("--events", policies=self.policy)
+        flood = subprocess.Popen([workload, "open", "2000000", "4"], stdout=subprocess.DEVNULL)
+        time.sleep(1.5)  # the ring never empties now
+        self.assertIsNone(flood.poll(), "the flood ended too soon to test anything")
+        t0 = time.time()
+        self.assertEqual(d.stop(), 0)
+        self.assertLess(time.time() - t0, 10)
+        flood.kill()
+        flood.wait()
+        self.assertIn("agent: detached", d.read_log())
+
     def test_status_command_reads_the_running_daemon(self):
         d = Daemon(policies=self.policy)
         deadline = time.time() + 10
