@@ -99,7 +99,6 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	bpf_get_current_comm(b->ev.hdr.comm, sizeof(b->ev.hdr.comm));
 	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
 	__builtin_memset(b->ev.str_len, 0, sizeof(b->ev.str_len));
-	b->ev.pad = 0;
 	return b;
 }
 
@@ -156,6 +155,24 @@ static __always_inline void nbw_put_user_str(struct nbw_event_buf *b, int slot, 
 		return;
 	if (n == NBW_STR_MAX)
 		b->ev.hdr.flags |= NBW_F_TRUNCATED;
+	nbw_barrier_var(slot);
+	b->ev.str_len[slot & 3] = n;
+	*used = off + n;
+}
+
+static __always_inline void nbw_put_kernel_str(struct nbw_event_buf *b, int slot, const void *kptr,
+					       __u32 *used)
+{
+	__u32 off = *used;
+	long n;
+
+	if (off > NBW_STR_AREA - NBW_STR_MAX || slot < 0 || slot >= NBW_NSTR || !kptr)
+		return;
+	nbw_barrier_var(off);
+	off &= NBW_STR_AREA - 1;
+	n = bpf_probe_read_kernel_str(&b->str[off], NBW_STR_MAX, kptr);
+	if (n <= 0)
+		return;
 	nbw_barrier_var(slot);
 	b->ev.str_len[slot & 3] = n;
 	*used = off + n;

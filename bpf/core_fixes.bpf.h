@@ -42,4 +42,19 @@ static __always_inline __u32 nbw_pid_ns(struct task_struct *task)
 	return BPF_CORE_READ(up.ns, ns.inum);
 }
 
+/* The kernfs node naming the task's cgroup: the pids controller's on v1 and
+ * hybrid hosts (runtimes name it after the container), else the v2 one.
+ * The subsystem index comes from this build's vmlinux.h; an index the
+ * running kernel lacks reads as NULL and the v2 cgroup is used. */
+static __always_inline struct kernfs_node *nbw_cgroup_node(struct task_struct *task)
+{
+	struct kernfs_node *kn = NULL;
+
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, pids_cgrp_id))
+		kn = BPF_CORE_READ(task, cgroups, subsys[pids_cgrp_id], cgroup, kn);
+	if (!kn)
+		kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	return kn;
+}
+
 #endif /* NBW_CORE_FIXES_BPF_H */

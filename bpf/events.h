@@ -14,10 +14,10 @@
 #ifndef NBW_EVENTS_H
 #define NBW_EVENTS_H
 
-#define NBW_ABI_VERSION 1
+#define NBW_ABI_VERSION 2
 
 #define NBW_COMM_LEN 16
-#define NBW_NSTR 3	     /* blobs per event */
+#define NBW_NSTR 4	     /* blobs per event */
 #define NBW_STR_MAX 4096     /* bytes per blob, NUL included for strings */
 #define NBW_ARGV_MAX 4096    /* argv bytes copied at exec, then truncated */
 #define NBW_SOCKADDR_MAX 128 /* sizeof(struct sockaddr_storage) */
@@ -75,7 +75,8 @@ struct nbw_hdr {
  * args[] by kind:
  *  EXEC:    [0] argc seen  [1] argv bytes before truncation  [2] execveat flags
  *           [3] argv bytes in blob 1 (the rest of blob 1 is environment)
- *           str: 0 exe path, 1 argv then env (NUL separated), 2 cwd
+ *           str: 0 exe path, 1 argv then env (NUL separated), 2 cwd,
+ *           3 name of the process's cgroup (pids controller, else cgroup v2)
  *  FORK:    [0] child tgid [1] clone flags (0 for fork/vfork)
  *  EXIT:    [0] exit_code as the kernel keeps it (status << 8 | signal)
  *  OPEN:    [0] open flags [1] mode [2] dirfd
@@ -95,8 +96,7 @@ struct nbw_event {
 	struct nbw_hdr hdr;
 	__u64 args[6];
 	__u16 str_len[NBW_NSTR]; /* blob lengths, in order; 0 = absent */
-	__u16 pad;
-	/* followed by the blobs, back to back */
+				 /* followed by the blobs, back to back */
 };
 
 #define NBW_EVENT_FIXED_SIZE (sizeof(struct nbw_event))

@@ -115,6 +115,9 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 		nbw_put_bytes(b, 1, (void *)arg_start, len, true, &used);
 	}
 	nbw_put_cwd(b, 2, &used);
+	/* The container a process runs in, read now: by the time userspace
+	 * reads /proc a short-lived process may be gone. */
+	nbw_put_kernel_str(b, 3, BPF_CORE_READ(nbw_cgroup_node(task), name), &used);
 	nbw_submit(b, used);
 	return 0;
 }

@@ -68,13 +68,17 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
         if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
         ApplyEnvironment(p, ev.env);
         // Entering a container is an exec in another mount namespace (runc
-        // init execs the container's process): look at its cgroups then.
+        // init execs the container's process). The kernel sent the cgroup's
+        // name with the exec, so a process gone by now is still named.
         if (ev.mnt_ns != host_mnt_ns_) {
-          if (auto cg = procfs_.Cgroup(ev.tgid); cg.ok()) {
-            if (std::string id = ContainerIdFromCgroup(*cg, true); !id.empty()) {
-              p.container_id = id;
-            }
+          std::string id;
+          if (ev.present[3] && !ev.str[3].empty() && ev.str[3] != "/") {
+            id = ContainerIdFromCgroup("0:pids:/" + ev.str[3] + "\n", true);
           }
+          if (id.empty()) {
+            if (auto cg = procfs_.Cgroup(ev.tgid); cg.ok()) id = ContainerIdFromCgroup(*cg, true);
+          }
+          if (!id.empty()) p.container_id = id;
         }
       }
       break;

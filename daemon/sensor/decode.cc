@@ -10,7 +10,7 @@ namespace nbw {
 
 // The ABI in bpf/events.h, pinned: a layout change must come with a version
 // bump and these numbers changed on purpose.
-static_assert(NBW_ABI_VERSION == 1);
+static_assert(NBW_ABI_VERSION == 2);
 static_assert(sizeof(struct nbw_hdr) == 80);
 static_assert(offsetof(struct nbw_hdr, ts_boot_ns) == 8);
 static_assert(offsetof(struct nbw_hdr, ret) == 56);

@@ -344,6 +344,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
         j.EndArray();
         j.Field("argc", a[0]).Field("argv_truncated", a[1] > ev.str[1].size());
         j.Field("cwd", ev.str[2]);
+        if (ev.present[3]) j.Field("cgroup", ev.str[3]);
       }
       j.Field("fileless", (ev.flags & NBW_F_FILELESS) != 0);
       if (ev.flags & NBW_F_KILLED) j.Field("killed", true);

@@ -152,6 +152,8 @@ class DaemonTest(unittest.TestCase):
                  and l["proc"]["pid"] == o["proc"]["pid"]]
         self.assertEqual(execs[-1]["exec"]["exe"], "/bin/busybox")
         self.assertEqual(execs[-1]["exec"]["argv"], ["cat", "/etc/hostname"])
+        # Named by the kernel at exec: no race with a process that is gone.
+        self.assertEqual(execs[-1]["exec"]["cgroup"], name)
 
     def test_path_with_newline_stays_one_json_line(self):
         evil = os.path.join(self.tmp, "a\nb\"c\x01")
