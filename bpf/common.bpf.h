@@ -86,8 +86,9 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	b->ev.hdr.ppid = BPF_CORE_READ(task, real_parent, tgid);
 	b->ev.hdr.uid = BPF_CORE_READ(task, cred, uid.val);
 	b->ev.hdr.euid = BPF_CORE_READ(task, cred, euid.val);
-	/* Candidates' events are flagged so userspace can drop what a rejected
-	 * candidate did before the kernel learned of the rejection. */
+	/* Candidates' events are flagged (here, for every kind) so userspace can
+	 * drop what a rejected candidate did before the kernel learned of the
+	 * rejection. Only tracked processes get this far. */
 	track = bpf_map_lookup_elem(&tracked, &b->ev.hdr.tgid);
 	b->ev.hdr.flags =
 		track && NBW_TRACK_STATE(*track) == NBW_TRACK_CANDIDATE ? NBW_F_CANDIDATE : 0;

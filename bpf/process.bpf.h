@@ -75,8 +75,6 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 	b = nbw_begin(NBW_EV_EXEC, nr, 0);
 	if (!b)
 		return 0;
-	if (NBW_TRACK_STATE(state) == NBW_TRACK_CANDIDATE)
-		b->ev.hdr.flags |= NBW_F_CANDIDATE;
 	if (killed)
 		b->ev.hdr.flags |= NBW_F_KILLED;
 	if (in && in->nr == __NR_execveat) {
@@ -156,8 +154,6 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 	b = nbw_begin(NBW_EV_FORK, nr, child_tgid);
 	if (!b)
 		return 0;
-	if (NBW_TRACK_STATE(state) == NBW_TRACK_CANDIDATE)
-		b->ev.hdr.flags |= NBW_F_CANDIDATE;
 	b->ev.args[0] = child_tgid;
 	b->ev.args[1] = flags;
 	nbw_submit(b, 0);
@@ -179,8 +175,6 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 		return 0;
 	b = nbw_begin(NBW_EV_EXIT, -1, 0);
 	if (b) {
-		if (NBW_TRACK_STATE(*st) == NBW_TRACK_CANDIDATE)
-			b->ev.hdr.flags |= NBW_F_CANDIDATE;
 		b->ev.args[0] = BPF_CORE_READ(task, exit_code);
 		nbw_submit(b, 0);
 	}

@@ -249,7 +249,6 @@ int nbw_sched_exit(struct bpf_raw_tracepoint_args *ctx)
 static __always_inline bool nbw_connect_denied(struct nbw_deny_key *k)
 {
 	__u16 port = k->port;
-	__u32 role = k->role;
 
 	if (bpf_map_lookup_elem(&deny_connect, k))
 		return true;
@@ -260,7 +259,6 @@ static __always_inline bool nbw_connect_denied(struct nbw_deny_key *k)
 	if (bpf_map_lookup_elem(&deny_connect, k))
 		return true;
 	k->port = port;
-	(void)role;
 	return bpf_map_lookup_elem(&deny_connect, k) != NULL;
 }
 

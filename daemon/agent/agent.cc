@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "alert/alert.h"
+#include "common/clock.h"
 #include "sensor/render.h"
 
 namespace nbw {
@@ -334,9 +335,7 @@ const std::string* RecentWriteLog::Writer(const std::string& path) const {
 void Agent::Observe(const Event& ev, ProcessInfo& p) {
   Emit(ev, &p);
   if (ev.kind == EventKind::kOpen && ev.ret >= 0 && (ev.args[0] & (O_WRONLY | O_RDWR))) {
-    std::string argv;
-    for (const auto& a : p.argv) argv += (argv.empty() ? "" : " ") + a;
-    writes_.Record(ev.str[0], std::move(argv));
+    writes_.Record(ev.str[0], JoinArgv(p.argv));
   }
   EvalContext ctx(ev, &p, &table_);
   ctx.writes = &writes_;
@@ -365,12 +364,9 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
 
 void Agent::EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,
                           std::string_view summary) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
   alert_line_.clear();
-  RenderAlert({std::string(id), std::string(name), sev, {}}, "alert", summary,
-              static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec, host_, nullptr, {}, "",
-              alert_line_);
+  RenderAlert({std::string(id), std::string(name), sev, {}}, "alert", summary, RealtimeNowNs(),
+              host_, nullptr, {}, "", alert_line_);
   WriteLine(alert_line_);
   std::fflush(opts_.out);
   counters_.alerts++;

@@ -22,22 +22,14 @@ std::string Dirname(std::string_view p) {
   return s == 0 ? "/" : std::string(p.substr(0, s));
 }
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += ' ';
-    out += s;
-  }
-  return out;
-}
-
 bool Is(const EvalContext& c, EventKind k) {
   return c.ev.kind == k;
 }
 
+// Failed opens are common (imports probe many paths): join the path
+// directly, never through a JSON rendering.
 std::string OpenPath(const EvalContext& c) {
-  if (!(c.ev.flags & NBW_F_PATH_RAW)) return c.ev.str[0];
-  return c.Rendered()["open"].value("path", "");
+  return EventPath(c.ev);
 }
 
 std::optional<SockAddr> NetAddr(const EvalContext& c) {
@@ -87,7 +79,9 @@ const std::vector<FieldSpec> kFields = {
      },
      "basename of proc.exe"},
     {"proc.argv",
-     [](const EvalContext& c) -> FieldValue { return c.proc ? Join(c.proc->argv) : std::string(); },
+     [](const EvalContext& c) -> FieldValue {
+       return c.proc ? JoinArgv(c.proc->argv) : std::string();
+     },
      "argv joined by spaces"},
     {"proc.cwd",
      [](const EvalContext& c) -> FieldValue { return c.proc ? c.proc->cwd : std::string(); }, ""},
@@ -126,7 +120,7 @@ const std::vector<FieldSpec> kFields = {
     {"exec.exe",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kExec)) return std::monostate{};
-       return (c.ev.flags & NBW_F_PATH_RAW) ? c.Rendered()["exec"].value("path", "") : c.ev.str[0];
+       return EventPath(c.ev);
      },
      ""},
     {"exec.name",
@@ -144,7 +138,7 @@ const std::vector<FieldSpec> kFields = {
     {"exec.argv",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kExec)) return std::monostate{};
-       return Join(SplitNul(c.ev.str[1]));
+       return JoinArgv(SplitNul(c.ev.str[1]));
      },
      "argv joined by spaces"},
     {"exec.fileless",
@@ -308,15 +302,7 @@ const FieldValue& EvalContext::Cached(FieldValue (*get)(const EvalContext&)) con
   for (const auto& [g, v] : cache_) {
     if (g == get) return v;
   }
-  if (cache_.capacity() == 0) cache_.reserve(8);
-  if (cache_.size() == cache_.capacity()) {
-    // A reallocation would invalidate references handed out earlier: past
-    // the reserve, hand out an uncached value (a rule reading > 8 fields).
-    static thread_local FieldValue spill;
-    spill = get(*this);
-    return spill;
-  }
-  cache_.emplace_back(get, get(*this));
+  cache_.emplace_back(get, get(*this));  // a deque: earlier references stay valid
   return cache_.back().second;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -47,7 +48,7 @@ class EvalContext {
   const FieldValue& Cached(FieldValue (*get)(const EvalContext&)) const;
 
  private:
-  mutable std::vector<std::pair<FieldValue (*)(const EvalContext&), FieldValue>> cache_;
+  mutable std::deque<std::pair<FieldValue (*)(const EvalContext&), FieldValue>> cache_;
   mutable std::optional<nlohmann::json> rendered_;
   mutable std::optional<std::vector<AncestorRef>> ancestors_;
 };

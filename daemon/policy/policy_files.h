@@ -20,6 +20,8 @@ struct PolicyFile {
 };
 
 Result<std::vector<PolicyFile>> ReadPolicyFiles(const std::string& path);
+// Parses YAML; a syntax error names file:line:col.
+Result<YAML::Node> ParseYaml(const std::string& yaml, const std::string& origin);
 // "file:line:col" of a YAML node, for error messages.
 std::string YamlWhere(const std::string& origin, const YAML::Node& n);
 

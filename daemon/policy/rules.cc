@@ -284,15 +284,6 @@ std::optional<EventKind> ParseKind(std::string_view s) {
   return std::nullopt;
 }
 
-Result<YAML::Node> ParseYaml(const std::string& yaml, const std::string& origin) {
-  try {
-    return YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return Status::Error(fmt::format("{}:{}:{}", origin, e.mark.line + 1, e.mark.column + 1),
-                         e.msg);
-  }
-}
-
 }  // namespace
 
 Status CompileKernelPart(Rule& rule, const std::string& where);
@@ -355,20 +346,18 @@ std::string Rule::Summarize(const EvalContext& c) const {
   return out;
 }
 
-Status RuleSet::AddLists(const std::string& yaml, const std::string& origin) {
-  auto root = ParseYaml(yaml, origin);
-  if (!root.ok()) return root.status();
-  if (root->IsNull()) return Status::Ok();
-  if (!root->IsMap()) return Status::Error(YamlWhere(origin, *root), "top level must be a mapping");
-  for (const auto& kv : *root) {
+Status RuleSet::AddLists(const YAML::Node& root, const std::string& origin) {
+  if (!root || root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "top level must be a mapping");
+  for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "targets" && key != "lists" && key != "rules") {
       return Status::Error(YamlWhere(origin, kv.first),
                            fmt::format("unknown section '{}' (targets, lists, rules)", key));
     }
   }
-  if (!(*root)["lists"]) return Status::Ok();
-  const YAML::Node lists = (*root)["lists"];
+  if (!root["lists"]) return Status::Ok();
+  const YAML::Node lists = root["lists"];
   if (!lists.IsMap())
     return Status::Error(YamlWhere(origin, lists), "'lists' must be a mapping of name: [values]");
   for (const auto& kv : lists) {
@@ -385,11 +374,9 @@ Status RuleSet::AddLists(const std::string& yaml, const std::string& origin) {
   return Status::Ok();
 }
 
-Status RuleSet::AddRules(const std::string& yaml, const std::string& origin) {
-  auto root = ParseYaml(yaml, origin);
-  if (!root.ok()) return root.status();
-  if (!root->IsMap() || !(*root)["rules"]) return Status::Ok();
-  const YAML::Node rules = (*root)["rules"];
+Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
+  if (!root || !root.IsMap() || !root["rules"]) return Status::Ok();
+  const YAML::Node rules = root["rules"];
   if (!rules.IsSequence()) return Status::Error(YamlWhere(origin, rules), "'rules' must be a list");
   static const std::set<std::string> kKeys = {"id",    "name",   "description", "event",
                                               "roles", "when",   "except",      "severity",
@@ -580,9 +567,11 @@ const std::vector<const Rule*>& RuleSet::ForKind(EventKind k) const {
 }
 
 Result<RuleSet> RuleSet::LoadString(const std::string& yaml, const std::string& origin) {
+  auto root = ParseYaml(yaml, origin);
+  if (!root.ok()) return root.status();
   RuleSet set;
-  if (Status s = set.AddLists(yaml, origin); !s.ok()) return s;
-  if (Status s = set.AddRules(yaml, origin); !s.ok()) return s;
+  if (Status s = set.AddLists(*root, origin); !s.ok()) return s;
+  if (Status s = set.AddRules(*root, origin); !s.ok()) return s;
   set.Index();
   return set;
 }
@@ -590,13 +579,19 @@ Result<RuleSet> RuleSet::LoadString(const std::string& yaml, const std::string& 
 Result<RuleSet> RuleSet::LoadPath(const std::string& path) {
   auto files = ReadPolicyFiles(path);
   if (!files.ok()) return files.status();
+  std::vector<YAML::Node> roots;
+  for (const auto& f : *files) {
+    auto root = ParseYaml(f.text, f.path);
+    if (!root.ok()) return root.status();
+    roots.push_back(std::move(root).value());
+  }
   RuleSet set;
   // Lists first, from every file, so a rule may use a list defined anywhere.
-  for (const auto& f : *files) {
-    if (Status s = set.AddLists(f.text, f.path); !s.ok()) return s;
+  for (size_t i = 0; i < roots.size(); i++) {
+    if (Status s = set.AddLists(roots[i], (*files)[i].path); !s.ok()) return s;
   }
-  for (const auto& f : *files) {
-    if (Status s = set.AddRules(f.text, f.path); !s.ok()) return s;
+  for (size_t i = 0; i < roots.size(); i++) {
+    if (Status s = set.AddRules(roots[i], (*files)[i].path); !s.ok()) return s;
   }
   set.Index();
   return set;

@@ -7,6 +7,8 @@
 // by name. Immutable after load; safe to share.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <memory>
 #include <regex>
 #include <set>
@@ -98,8 +100,8 @@ class RuleSet {
 
  private:
   RuleSet() = default;
-  Status AddLists(const std::string& yaml, const std::string& origin);
-  Status AddRules(const std::string& yaml, const std::string& origin);
+  Status AddLists(const YAML::Node& root, const std::string& origin);
+  Status AddRules(const YAML::Node& root, const std::string& origin);
   void Index();
 
   std::map<std::string, std::vector<std::string>> lists_;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "policy/policy_files.h"
+#include "process/proc_fs.h"
 
 namespace nbw {
 namespace {
@@ -49,13 +50,9 @@ Result<std::regex> CompileRegex(const std::string& origin, const YAML::Node& n, 
 }  // namespace
 
 Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return Status::Error(fmt::format("{}:{}:{}", origin, e.mark.line + 1, e.mark.column + 1),
-                         e.msg);
-  }
+  auto parsed = ParseYaml(yaml, origin);
+  if (!parsed.ok()) return parsed.status();
+  const YAML::Node& root = *parsed;
   if (!root || root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "top level must be a mapping");
   const YAML::Node targets = root["targets"];
@@ -151,11 +148,7 @@ static bool CommMatches(std::string_view comm, const std::string& prefix) {
 
 std::optional<TargetMatch> TargetSet::Match(std::string_view comm, std::string_view exe,
                                             const std::vector<std::string>& argv) const {
-  std::string joined;
-  for (const auto& a : argv) {
-    if (!joined.empty()) joined += ' ';
-    joined += a;
-  }
+  const std::string joined = JoinArgv(argv);
   for (const auto& s : selectors_) {
     if (std::none_of(s.comm_prefixes.begin(), s.comm_prefixes.end(),
                      [&](const std::string& p) { return CommMatches(comm, p); })) {

@@ -43,6 +43,15 @@ std::vector<std::string> SplitNul(std::string_view s) {
   return out;
 }
 
+std::string JoinArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    out += a;
+  }
+  return out;
+}
+
 Result<ProcStat> ParseStat(std::string_view text) {
   size_t open = text.find('(');
   size_t close = text.rfind(')');
@@ -74,17 +83,30 @@ Result<ProcStat> ParseStat(std::string_view text) {
   return st;
 }
 
-std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
+std::string ContainerIdFromCgroupPath(std::string_view path, bool own_mount_ns) {
   // Runtimes' naming: docker-<id>.scope, /docker/<id>, cri-containerd-<id>,
   // crio-<id>, libpod-<id>, /kubepods/.../<id>.
   static const std::regex kId(
       "(?:docker-|cri-containerd-|crio-|libpod-|/docker/|/kubepods[^\\n]*/)"
       "([0-9a-f]{64})");
   std::match_results<std::string_view::const_iterator> m;
-  if (std::regex_search(text.begin(), text.end(), m, kId)) return m[1].str();
+  if (std::regex_search(path.begin(), path.end(), m, kId)) return m[1].str();
+  // A bare runc container: a cgroup named after the container. Host
+  // services have named cgroups too, hence the mount-namespace condition.
+  if (!own_mount_ns || path.empty() || path == "/" ||
+      path.find(".slice") != std::string_view::npos ||
+      path.find(".scope") != std::string_view::npos || path.starts_with("/user") ||
+      path.starts_with("/system")) {
+    return {};
+  }
+  return std::string(path.substr(path.rfind('/') + 1));
+}
+
+std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
+  // A runtime id on any controller's line wins.
+  if (std::string id = ContainerIdFromCgroupPath(text, false); !id.empty()) return id;
   if (!own_mount_ns) return {};
-  // A bare runc container: v1 controllers named after the container
-  // ("4:pids:/my-ctr"); take the pids (or memory) controller's path.
+  // Else the pids (or memory) controller's path ("4:pids:/my-ctr").
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
@@ -95,13 +117,10 @@ std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
     size_t c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
     if (c2 == std::string_view::npos) continue;
     std::string_view ctrl = line.substr(c1 + 1, c2 - c1 - 1);
-    std::string_view path = line.substr(c2 + 1);
-    if ((ctrl == "pids" || ctrl == "memory") && path.size() > 1 && path != "/" &&
-        path.find(".slice") == std::string_view::npos &&
-        path.find(".scope") == std::string_view::npos && path.find("/user") != 0 &&
-        path.find("/system") != 0) {
-      size_t slash = path.rfind('/');
-      return std::string(path.substr(slash + 1));
+    if (ctrl == "pids" || ctrl == "memory") {
+      if (std::string id = ContainerIdFromCgroupPath(line.substr(c2 + 1), true); !id.empty()) {
+        return id;
+      }
     }
   }
   return {};

@@ -45,6 +45,8 @@ class ProcFs {
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
 // Splits NUL-separated strings (cmdline, argv blobs); a trailing NUL is optional.
 std::vector<std::string> SplitNul(std::string_view s);
+// argv joined by single spaces, as rules and selectors match it.
+std::string JoinArgv(const std::vector<std::string>& argv);
 // Parses /proc/<pid>/stat text; comm may itself contain spaces and parentheses.
 Result<ProcStat> ParseStat(std::string_view text);
 // Container id from /proc/<pid>/cgroup text: docker, containerd, cri-o and
@@ -52,5 +54,8 @@ Result<ProcStat> ParseStat(std::string_view text);
 // when the process has its own mount namespace, since host services live in
 // named cgroups too. Empty if none.
 std::string ContainerIdFromCgroup(std::string_view cgroup_text, bool own_mount_ns);
+// The same judgement on one cgroup path or name (e.g. the name the kernel
+// reports at exec).
+std::string ContainerIdFromCgroupPath(std::string_view path, bool own_mount_ns);
 
 }  // namespace nbw

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <optional>
 
+#include "common/clock.h"
 #include "policy/targets.h"
 
 namespace nbw {
@@ -73,7 +74,7 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
         if (ev.mnt_ns != host_mnt_ns_) {
           std::string id;
           if (ev.present[3] && !ev.str[3].empty() && ev.str[3] != "/") {
-            id = ContainerIdFromCgroup("0:pids:/" + ev.str[3] + "\n", true);
+            id = ContainerIdFromCgroupPath(ev.str[3], true);
           }
           if (id.empty()) {
             if (auto cg = procfs_.Cgroup(ev.tgid); cg.ok()) id = ContainerIdFromCgroup(*cg, true);
@@ -142,10 +143,7 @@ Result<ProcessInfo*> ProcessTable::LoadFromProc(uint32_t tgid) {
   if (auto ns = procfs_.NamespaceInode(tgid, "mnt"); ns.ok()) p.mnt_ns = static_cast<uint32_t>(*ns);
   if (auto ns = procfs_.NamespaceInode(tgid, "pid"); ns.ok()) p.pid_ns = static_cast<uint32_t>(*ns);
   // start time: boot-relative ticks to wall clock.
-  struct timespec rt, bt;
-  clock_gettime(CLOCK_REALTIME, &rt);
-  clock_gettime(CLOCK_BOOTTIME, &bt);
-  const int64_t offset = (rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+  const int64_t offset = RealtimeMinusBoottimeNs();
   const int64_t hz = sysconf(_SC_CLK_TCK);
   p.start_ns = static_cast<uint64_t>(offset + static_cast<int64_t>(st->start_ticks) *
                                                   (1000000000LL / (hz > 0 ? hz : 100)));

@@ -198,12 +198,15 @@ void DescribeSyscall(const Event& ev, JsonWriter& o) {
   }
 }
 
-std::string JoinPath(const std::string& base, const std::string& rel) {
+}  // namespace
+
+std::string EventPath(const Event& ev) {
+  if (!(ev.flags & NBW_F_PATH_RAW)) return ev.str[0];
+  const std::string& rel = ev.str[0];
+  const std::string& base = ev.str[1];
   if (rel.empty() || rel[0] == '/' || base.empty()) return rel;
   return base == "/" ? "/" + rel : base + "/" + rel;
 }
-
-}  // namespace
 
 std::string_view SyscallName(int nr) {
   // Every syscall the sensor reports (bpf/sensor.bpf.c: nbw_watched_syscall).
@@ -336,7 +339,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
     case EventKind::kExec: {
       j.Key("exec").BeginObject();
       if (ev.flags & NBW_F_PATH_RAW) {
-        j.Field("path", JoinPath(ev.str[1], ev.str[0])).Field("path_as_given", ev.str[0]);
+        j.Field("path", EventPath(ev)).Field("path_as_given", ev.str[0]);
       } else {
         j.Field("exe", ev.str[0]);
         j.Key("argv").BeginArray();
@@ -371,11 +374,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
     case EventKind::kOpen: {
       const bool raw = ev.flags & NBW_F_PATH_RAW;
       j.Key("open").BeginObject();
-      if (raw) {
-        j.Field("path", JoinPath(ev.str[1], ev.str[0]));
-      } else {
-        j.Field("path", ev.str[0]);
-      }
+      j.Field("path", EventPath(ev));
       j.Field("resolved", !raw);  // true: the kernel's path of the opened file
       if (raw) j.Field("path_as_given", ev.str[0]);
       OpenFlags(j.Key("flags"), a[0]);

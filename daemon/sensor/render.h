@@ -17,6 +17,9 @@ namespace nbw {
 std::string_view SyscallName(int nr);
 // RFC 3339 with nanoseconds, UTC.
 std::string FormatTime(uint64_t realtime_ns);
+// The absolute path an open or exec event names: the kernel's path of the
+// file, or for a failed call the caller's path joined to its base dir.
+std::string EventPath(const Event& ev);
 // "ENOENT" for 2; the number if unknown.
 std::string ErrnoName(int err);
 

@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/unique_fd.h"
 #include "sensor.skel.h"
 #include "sensor/decode.h"
@@ -311,10 +312,7 @@ SensorCounters Sensor::Counters() const {
 }
 
 void Sensor::RefreshClock() {
-  struct timespec rt, bt;
-  clock_gettime(CLOCK_REALTIME, &rt);
-  clock_gettime(CLOCK_BOOTTIME, &bt);
-  realtime_offset_ns_ = (rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+  realtime_offset_ns_ = RealtimeMinusBoottimeNs();
 }
 
 }  // namespace nbw

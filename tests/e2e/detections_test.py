@@ -6,7 +6,6 @@ file gives it a role ("nbw_actor as-server ..." is a model server,
 of rules among those it is about. Non-loopback addresses only inside a
 network namespace the actor creates. Every alert is checked against
 docs/alert.schema.json."""
-import json
 import os
 import shutil
 import subprocess
@@ -16,17 +15,7 @@ import unittest
 
 import jsonschema
 
-from nbwtest import ACTOR, SOURCE, Daemon, require_root
-
-TEST_TARGETS = """targets:
-  - name: test-server
-    role: model-server
-    match: {comm: [nbw_actor], argv: 'nbw_actor as-server '}
-  - name: test-kernel
-    role: notebook-kernel
-    match: {comm: [nbw_actor], argv: 'nbw_actor as-kernel '}
-"""
-
+from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, SOURCE, Daemon, alert_schema, require_root
 
 class DetectionsTest(unittest.TestCase):
     @classmethod
@@ -38,9 +27,8 @@ class DetectionsTest(unittest.TestCase):
         cls.policies = os.path.join(cls.tmp, "policies")
         shutil.copytree(os.path.join(SOURCE, "policies"), cls.policies)
         with open(os.path.join(cls.policies, "zz-test-targets.yaml"), "w") as f:
-            f.write(TEST_TARGETS)
-        with open(os.path.join(SOURCE, "docs/alert.schema.json")) as f:
-            cls.schema = json.load(f)
+            f.write(ACTOR_ROLE_TARGETS)
+        cls.schema = alert_schema()
         cls.work = os.path.join(cls.tmp, "work")
         os.makedirs(os.path.join(cls.work, ".aws"))
         for name in ("data.csv", ".aws/credentials"):

@@ -15,16 +15,9 @@ import unittest
 
 import jsonschema
 
-from nbwtest import ACTOR, SOURCE, Daemon, require_root
+from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, Daemon, alert_schema, require_root
 
-POLICY = """targets:
-  - name: test-server
-    role: model-server
-    match: {comm: [nbw_actor], argv: 'nbw_actor as-server '}
-  - name: test-kernel
-    role: notebook-kernel
-    match: {comm: [nbw_actor], argv: 'nbw_actor as-kernel '}
-rules:
+POLICY = ACTOR_ROLE_TARGETS + """rules:
   - id: TEST-KILL
     name: Forbidden program in a model server
     event: exec
@@ -59,8 +52,7 @@ class EnforcementTest(unittest.TestCase):
             f.write(POLICY)
         cls.forbid = os.path.join(cls.tmp, "nbwforbid")
         shutil.copy("/bin/sh", cls.forbid)  # a shell under a forbidden name
-        with open(os.path.join(SOURCE, "docs/alert.schema.json")) as f:
-            cls.schema = json.load(f)
+        cls.schema = alert_schema()
         cls.daemon = Daemon(policies=cls.policy)
 
     @classmethod

@@ -16,6 +16,23 @@ NBWARDEN = os.path.join(BUILD, "daemon/nbwarden")
 ACTOR = os.path.join(BUILD, "tests/integration/nbw_actor")
 
 
+# Selectors that give nbw_actor a role: "nbw_actor as-server ..." is a model
+# server, "nbw_actor as-kernel ..." a notebook kernel (tests/integration/actor.cc).
+ACTOR_ROLE_TARGETS = """targets:
+  - name: test-server
+    role: model-server
+    match: {comm: [nbw_actor], argv: 'nbw_actor as-server '}
+  - name: test-kernel
+    role: notebook-kernel
+    match: {comm: [nbw_actor], argv: 'nbw_actor as-kernel '}
+"""
+
+
+def alert_schema():
+    with open(os.path.join(SOURCE, "docs/alert.schema.json")) as f:
+        return json.load(f)
+
+
 def require_root(test):
     if os.geteuid() != 0:
         if os.environ.get("NBW_REQUIRE_BPF"):
