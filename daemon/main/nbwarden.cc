@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// nbwarden: the operator's CLI. Subcommands: doctor, status, policy check.
+// nbwarden: the operator's CLI. Subcommands: doctor, status, policy check, scan.
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 #include "policy/targets.h"
 #include "probe/probe.h"
 #include "process/proc_fs.h"
+#include "scan/scanner.h"
 
 namespace {
 
@@ -87,6 +90,75 @@ int PolicyCheck(const std::string& path) {
   return 0;
 }
 
+// Files to scan: each named file, and under each directory the regular
+// files that carry a model extension or model content (symlinks are not
+// followed: a link out of the tree is not the tree's model).
+std::vector<std::string> ScanTargets(const std::vector<std::string>& paths,
+                                     const nbw::ModelGuardPolicy& policy) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (!fs::is_directory(p, ec)) {
+      out.push_back(p);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+      std::string ext = it->path().extension();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      const auto& exts = policy.extensions();
+      bool model = ext == ".pkl" || std::find(exts.begin(), exts.end(), ext) != exts.end();
+      if (!model) {
+        auto head = nbw::ReadFileBounded(it->path(), 512);
+        model = head.ok() && nbw::ModelScanner::LooksLikeModel(*head);
+      }
+      if (model) found.push_back(it->path());
+    }
+    if (ec) std::fprintf(stderr, "nbwarden scan: %s: %s\n", p.c_str(), ec.message().c_str());
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+// Exit status for a pipeline: 1 if anything is malicious (or suspicious with
+// --strict), else 2 if anything could not be fully scanned, else 0.
+int Scan(const std::vector<std::string>& paths, const std::string& policies, bool json,
+         bool strict) {
+  auto policy = nbw::ModelGuardPolicy::LoadPath(policies);
+  if (!policy.ok()) {
+    std::fprintf(stderr, "nbwarden scan: policy: %s\n", policy.status().message().c_str());
+    return 2;
+  }
+  auto shared = std::make_shared<const nbw::ModelGuardPolicy>(std::move(policy).value());
+  nbw::ModelScanner scanner(shared);
+  bool bad = false, incomplete = false;
+  for (const auto& path : ScanTargets(paths, *shared)) {
+    nbw::ScanReport r = scanner.ScanPath(path);
+    bad |=
+        r.verdict == nbw::Verdict::kMalicious || (strict && r.verdict == nbw::Verdict::kSuspicious);
+    incomplete |= !r.complete && !r.trusted;
+    if (json) {
+      std::string line;
+      nbw::RenderScanReport(r, line);
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      continue;
+    }
+    fmt::print("{:<11}  {:<12}  {:<12}  {}{}\n", nbw::VerdictName(r.verdict),
+               r.sha256.substr(0, 12), r.format, path, r.trusted ? "  (trusted sha256)" : "");
+    for (const auto& f : r.findings) {
+      fmt::print("    {:<11}  {}{}@{}  {}\n", nbw::VerdictName(f.severity),
+                 f.member.empty() ? "" : f.member + " ", f.kind, f.offset, f.detail);
+    }
+  }
+  std::fflush(stdout);
+  return bad ? 1 : incomplete ? 2 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,10 +173,22 @@ int main(int argc, char** argv) {
   std::string policy_path;
   auto* check = policy->add_subcommand("check", "validate a policy directory or file");
   check->add_option("path", policy_path)->required();
+  auto* scan = app.add_subcommand("scan",
+                                  "judge model files by content (exit 0 clean, "
+                                  "1 malicious, 2 not fully scannable)");
+  std::vector<std::string> scan_paths;
+  std::string scan_policies = "/etc/nbwarden/policies";
+  bool scan_json = false, scan_strict = false;
+  scan->add_option("paths", scan_paths, "files or directories")->required();
+  scan->add_option("-p,--policies", scan_policies, "policy directory or file")
+      ->capture_default_str();
+  scan->add_flag("--json", scan_json, "one JSON object per file");
+  scan->add_flag("--strict", scan_strict, "treat suspicious as malicious in the exit status");
   CLI11_PARSE(app, argc, argv);
 
   if (*doctor) return Doctor();
   if (*status) return Status(status_path);
   if (*check) return PolicyCheck(policy_path);
+  if (*scan) return Scan(scan_paths, scan_policies, scan_json, scan_strict);
   return 2;
 }

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scan/scan_policy.h"
+
+#include <fmt/format.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+
+#include "policy/policy_files.h"
+
+namespace nbw {
+
+std::string_view MapPython2Module(std::string_view m) {
+  // From CPython's Lib/_compat_pickle.py IMPORT_MAPPING: the ones a gadget
+  // could use to hide a dangerous module under its old name.
+  static constexpr std::pair<std::string_view, std::string_view> kMap[] = {
+      {"__builtin__", "builtins"},   {"copy_reg", "copyreg"},    {"exceptions", "builtins"},
+      {"cPickle", "pickle"},         {"commands", "subprocess"}, {"UserDict", "collections"},
+      {"urllib2", "urllib.request"}, {"httplib", "http.client"}, {"SocketServer", "socketserver"},
+      {"cStringIO", "io"},           {"StringIO", "io"},
+  };
+  for (const auto& [from, to] : kMap) {
+    if (m == from) return to;
+  }
+  return m;
+}
+
+namespace {
+
+bool AnyMatch(const std::vector<std::string>& patterns, const std::string& s) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return fnmatch(p.c_str(), s.c_str(), 0) == 0; });
+}
+
+Status StringList(const YAML::Node& n, const std::string& origin, std::string_view key,
+                  std::vector<std::string>& out) {
+  if (!n.IsSequence()) {
+    return Status::Error(YamlWhere(origin, n), fmt::format("'{}' must be a list", key));
+  }
+  for (const auto& e : n) {
+    if (!e.IsScalar() || e.as<std::string>().empty()) {
+      return Status::Error(YamlWhere(origin, e),
+                           fmt::format("'{}' entries must be non-empty strings", key));
+    }
+    out.push_back(e.as<std::string>());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+ModelGuardPolicy::Judgement ModelGuardPolicy::JudgeGlobal(std::string_view module,
+                                                          std::string_view name) const {
+  std::string full(MapPython2Module(module));
+  full += '.';
+  full += name;
+  if (std::find(safe_exact_.begin(), safe_exact_.end(), full) != safe_exact_.end()) {
+    return {Verdict::kClean, "safe"};
+  }
+  if (AnyMatch(dangerous_, full)) return {Verdict::kMalicious, "dangerous"};
+  // Every dotted tail: find_class walks attributes through dotted names, so
+  // "sklearn" + "utils.os.system" is os.system. Only an exact safe entry
+  // vouches for a name; a safe pattern does not vouch for its tails.
+  for (size_t dot = full.find('.'); dot != std::string::npos; dot = full.find('.', dot + 1)) {
+    if (AnyMatch(dangerous_, full.substr(dot + 1))) {
+      return {Verdict::kMalicious, "reaches a dangerous global by attribute"};
+    }
+  }
+  if (AnyMatch(safe_, full)) return {Verdict::kClean, "safe"};
+  return {Verdict::kSuspicious, "not on the safe list"};
+}
+
+Status ModelGuardPolicy::Add(const std::string& text, const std::string& origin) {
+  auto root = ParseYaml(text, origin);
+  if (!root.ok()) return root.status();
+  if (!root->IsMap() || !(*root)["model_guard"]) return Status::Ok();
+  const YAML::Node mg = (*root)["model_guard"];
+  if (!mg.IsMap()) return Status::Error(YamlWhere(origin, mg), "'model_guard' must be a mapping");
+  for (const auto& kv : mg) {
+    const std::string key = kv.first.as<std::string>();
+    Status s;
+    if (key == "safe_globals") {
+      s = StringList(kv.second, origin, key, safe_);
+      for (const auto& g : safe_) {
+        if (g.find_first_of("*?[") == std::string::npos) safe_exact_.push_back(g);
+      }
+    } else if (key == "dangerous_globals") {
+      s = StringList(kv.second, origin, key, dangerous_);
+    } else if (key == "trusted_sha256") {
+      std::vector<std::string> v;
+      s = StringList(kv.second, origin, key, v);
+      for (auto& h : v) {
+        std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+        if (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos) {
+          return Status::Error(YamlWhere(origin, kv.second),
+                               fmt::format("trusted_sha256: '{}' is not a sha256 in hex", h));
+        }
+        trusted_.insert(h);
+      }
+    } else if (key == "extensions") {
+      std::vector<std::string> v;
+      s = StringList(kv.second, origin, key, v);
+      for (auto& e : v) {
+        std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+        if (e[0] != '.' || e.size() < 2 || e.size() > 12 || e.find('.', 1) != std::string::npos) {
+          return Status::Error(
+              YamlWhere(origin, kv.second),
+              fmt::format("extensions: '{}' must be one '.suffix' of at most 11 characters", e));
+        }
+        extensions_.push_back(e);
+      }
+    } else if (key == "grace_ms") {
+      int64_t ms = -1;
+      try {
+        ms = kv.second.as<int64_t>();
+      } catch (const YAML::Exception&) {
+      }
+      if (ms < 0 || ms > 600000) {
+        return Status::Error(YamlWhere(origin, kv.second),
+                             "grace_ms must be a number of milliseconds from 0 to 600000");
+      }
+      grace_ = std::chrono::milliseconds(ms);
+    } else {
+      return Status::Error(YamlWhere(origin, kv.first),
+                           fmt::format("unknown model_guard key '{}' (safe_globals, "
+                                       "dangerous_globals, trusted_sha256, extensions, grace_ms)",
+                                       key));
+    }
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Result<ModelGuardPolicy> ModelGuardPolicy::LoadString(const std::string& yaml,
+                                                      const std::string& origin) {
+  ModelGuardPolicy p;
+  if (Status s = p.Add(yaml, origin); !s.ok()) return s;
+  return p;
+}
+
+Result<ModelGuardPolicy> ModelGuardPolicy::LoadPath(const std::string& path) {
+  auto files = ReadPolicyFiles(path);
+  if (!files.ok()) return files.status();
+  ModelGuardPolicy p;
+  for (const auto& f : *files) {
+    if (Status s = p.Add(f.text, f.path); !s.ok()) return s;
+  }
+  return p;
+}
+
+}  // namespace nbw
