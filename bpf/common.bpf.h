@@ -65,6 +65,37 @@ static __always_inline struct task_struct *nbw_task(void)
 	return (struct task_struct *)bpf_get_current_task();
 }
 
+/* The six syscall arguments (x86_64: di si dx r10 r8 r9) in one read: r10
+ * through di are contiguous in struct pt_regs. */
+struct nbw_regs_block {
+	__u64 r10, r9, r8, ax, cx, dx, si, di;
+};
+
+static __always_inline void nbw_syscall_args(struct pt_regs *regs, __u64 a[6])
+{
+	struct nbw_regs_block blk = {};
+
+	bpf_probe_read_kernel(&blk, sizeof(blk), __builtin_preserve_access_index(&regs->r10));
+	a[0] = blk.di;
+	a[1] = blk.si;
+	a[2] = blk.dx;
+	a[3] = blk.r10;
+	a[4] = blk.r8;
+	a[5] = blk.r9;
+}
+
+/* The thread's model-load window if it is open now (bpf/model.bpf.h). */
+static __always_inline struct nbw_model_window *nbw_window(__u32 tid)
+{
+	struct nbw_model_window *w = bpf_map_lookup_elem(&model_windows, &tid);
+
+	if (!w)
+		return NULL;
+	if (w->inherited || bpf_ktime_get_boot_ns() < w->closes_at)
+		return w;
+	return NULL;
+}
+
 /* Start an event for the current task. Returns NULL only if the per-CPU
  * scratch is missing, which cannot happen once loaded. */
 static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s64 ret)
@@ -92,6 +123,10 @@ static __always_inline struct nbw_event_buf *nbw_begin(__u16 kind, __s32 nr, __s
 	track = bpf_map_lookup_elem(&tracked, &b->ev.hdr.tgid);
 	b->ev.hdr.flags =
 		track && NBW_TRACK_STATE(*track) == NBW_TRACK_CANDIDATE ? NBW_F_CANDIDATE : 0;
+	/* Judged here, when it happens: userspace learns of a window's close
+	 * later than the kernel does. */
+	if (nbw_window(b->ev.hdr.pid))
+		b->ev.hdr.flags |= NBW_F_MODEL_WINDOW;
 	b->ev.hdr.mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	b->ev.hdr.pid_ns = nbw_pid_ns(task);
 	b->ev.hdr.net_ns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);

@@ -14,7 +14,7 @@
 #ifndef NBW_EVENTS_H
 #define NBW_EVENTS_H
 
-#define NBW_ABI_VERSION 2
+#define NBW_ABI_VERSION 3
 
 #define NBW_COMM_LEN 16
 #define NBW_NSTR 4	     /* blobs per event */
@@ -32,16 +32,18 @@ enum nbw_kind {
 	NBW_EV_DUP = 7,	    /* dup2/dup3 of a socket onto fd 0, 1 or 2 */
 	NBW_EV_SYSCALL = 8, /* privilege/escape syscalls, see hdr.syscall */
 	NBW_EV_SIGNAL = 9,  /* a signal sent to another process */
+	NBW_EV_MODEL = 10,  /* a target opened a model file: a model-load window opened */
 	NBW_EV_KIND_MAX,
 };
 
 /* hdr.flags */
-#define NBW_F_CANDIDATE (1u << 0) /* process is pending a selector decision */
-#define NBW_F_TRUNCATED (1u << 1) /* a blob was cut at its bound */
-#define NBW_F_FILELESS (1u << 2)  /* exec of an fd (AT_EMPTY_PATH) or unlinked file */
-#define NBW_F_PATH_RAW (1u << 3)  /* str[0] is the caller's path, str[1] its base dir */
-#define NBW_F_IS_SOCKET (1u << 4) /* dup: oldfd was a socket */
-#define NBW_F_KILLED (1u << 5)	  /* exec: the kernel sent SIGKILL (kill_exec) */
+#define NBW_F_CANDIDATE (1u << 0)    /* process is pending a selector decision */
+#define NBW_F_TRUNCATED (1u << 1)    /* a blob was cut at its bound */
+#define NBW_F_FILELESS (1u << 2)     /* exec of an fd (AT_EMPTY_PATH) or unlinked file */
+#define NBW_F_PATH_RAW (1u << 3)     /* str[0] is the caller's path, str[1] its base dir */
+#define NBW_F_IS_SOCKET (1u << 4)    /* dup: oldfd was a socket */
+#define NBW_F_KILLED (1u << 5)	     /* exec: the kernel sent SIGKILL (kill_exec) */
+#define NBW_F_MODEL_WINDOW (1u << 6) /* inside a model-load window (own or inherited) */
 
 /* Values of the tracked map (maps.h: tracked) */
 #define NBW_TRACK_TARGET 1    /* a target: every event is reported */
@@ -91,6 +93,8 @@ struct nbw_hdr {
  *           (bpf/priv.bpf.h: nbw_priv_blobs). For syscalls with an fd-path
  *           blob (setns, finit_module, ...), [5] is that file's inode.
  *  SIGNAL:  [0] target pid [1] signal [2] target tgid (tgkill)
+ *  MODEL:   [0] fd [1] NBW_MODEL_BY_* [2] inode [3] device (kernel dev_t)
+ *           [4] file size [5] window id; str: 0 path of the opened file
  */
 struct nbw_event {
 	struct nbw_hdr hdr;
@@ -114,6 +118,37 @@ struct nbw_deny_key {
 	__u8 addr[16];
 };
 
+/* How a model-load window was opened (MODEL args[1]). */
+#define NBW_MODEL_BY_EXT 1   /* open() of a file with a model extension */
+#define NBW_MODEL_BY_MAGIC 2 /* first read of a file starting with model magic */
+
+/* What the kernel enforces inside a window (maps.h: model_enforce). */
+#define NBW_MODEL_KILL_EXEC (1u << 0)
+#define NBW_MODEL_DENY_CONNECT (1u << 1)
+
+/* A model-load window (maps.h: model_windows), per thread: the thread that
+ * loads is the one that unpickles, and a kernel's other threads (heartbeat,
+ * history) are not the payload. The loader's window lasts while the model
+ * file is open (at most max_open_ns), then a grace period; a process or
+ * thread created inside a window inherits it for life (it is the payload's). */
+struct nbw_model_window {
+	__u64 id;	 /* boot ns when it opened: names it in MODEL events */
+	__u64 closes_at; /* boot ns */
+	__u32 loader;	 /* tgid that opened the model */
+	__s32 fd;	 /* the model's fd in the loader; -1 once closed */
+	__u32 inherited; /* 1: created inside someone's window; never closes */
+	__u32 pad;
+};
+
+struct nbw_model_ext_key {
+	char ext[12]; /* lower case, without the dot, NUL padded */
+};
+
+struct nbw_model_cfg {
+	__u64 grace_ns;	   /* how long a window outlives the file's close */
+	__u64 max_open_ns; /* a window whose file is never closed ends after this */
+};
+
 /* Kernel drop counters (maps.h: counters), one per reason, per CPU. */
 enum nbw_counter {
 	NBW_CNT_RB_FULL = 0,   /* ring buffer had no room: event lost */
@@ -123,6 +158,8 @@ enum nbw_counter {
 	NBW_CNT_EVENTS,	       /* events submitted */
 	NBW_CNT_KILLED,	       /* execs killed in the kernel */
 	NBW_CNT_DENIED,	       /* connects refused in the kernel */
+	NBW_CNT_WINDOWS,       /* model-load windows opened */
+	NBW_CNT_WINDOW_FULL,   /* model_windows map full: window not opened */
 	NBW_CNT_MAX,
 };
 

@@ -10,6 +10,7 @@
 #define NBW_FILE_BPF_H
 
 #include "common.bpf.h"
+#include "model.bpf.h"
 
 #define O_WRONLY_ 01
 #define O_CREAT_ 0100
@@ -77,6 +78,8 @@ __noinline int nbw_exit_open(struct nbw_inflight *in, long ret)
 	else
 		nbw_put_raw_path(b, 0, 1, (const char *)in->args[3], in->args[2], &used);
 	nbw_submit(b, used);
+	if (ret >= 0)
+		nbw_model_check_open(ret, in->args[0]);
 	return 0;
 }
 

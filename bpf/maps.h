@@ -120,6 +120,44 @@ struct {
 	__type(value, __u32);
 } deny_connect SEC(".maps");
 
+/* The model-load guard (bpf/model.bpf.h). model_exts: extensions that make
+ * an open a model load; looked up at a target's successful read-only open of
+ * a regular file. Hash: exact keys; 64 extensions is ample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct nbw_model_ext_key);
+	__type(value, __u32);
+} model_exts SEC(".maps");
+
+/* thread id -> its model-load window. Looked up for every event of a target
+ * (the window flag) and at close, fork, exec and connect. Hash: ids are
+ * sparse; a window lives until its thread exits. 16384 concurrent loaders
+ * and their children is far beyond a host; a full map is counted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct nbw_model_window);
+} model_windows SEC(".maps");
+
+/* role (or NBW_ROLE_ANY) -> NBW_MODEL_* enforcement inside a window, from
+ * the policy's kill/deny rules on model.loading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} model_enforce SEC(".maps");
+
+/* Settings userspace may change at reload (a .rodata value could not). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nbw_model_cfg);
+} model_cfg SEC(".maps");
+
 /* Drop and activity counters (enum nbw_counter), per CPU so incrementing is
  * a plain add; userspace sums the CPUs. */
 struct {

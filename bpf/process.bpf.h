@@ -8,6 +8,7 @@
 #define NBW_PROCESS_BPF_H
 
 #include "common.bpf.h"
+#include "model.bpf.h"
 
 #define AT_EMPTY_PATH_ 0x1000
 
@@ -23,7 +24,24 @@ static __always_inline bool nbw_exec_forbidden(__u32 role)
 	return bpf_map_lookup_elem(&kill_exec, &k) != NULL;
 }
 
-static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_binprm *bprm)
+/* An exec from a non-leader thread takes over the leader's id: the window
+ * may be under the thread's old id. It moves with the exec. */
+static __always_inline bool nbw_exec_in_window(__u32 tid, __u32 old_tid)
+{
+	struct nbw_model_window *w;
+
+	if (old_tid == tid || old_tid == 0)
+		return nbw_window(tid) != NULL;
+	w = nbw_window(old_tid);
+	if (!w)
+		return nbw_window(tid) != NULL;
+	bpf_map_update_elem(&model_windows, &tid, w, BPF_ANY);
+	bpf_map_delete_elem(&model_windows, &old_tid);
+	return true;
+}
+
+static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
+				       struct linux_binprm *bprm)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -63,7 +81,9 @@ static __always_inline int nbw_on_exec(struct task_struct *task, struct linux_bi
 	/* A candidate has no role yet (userspace decides within about a
 	 * millisecond): only rules for every role apply to it (role 0 has no
 	 * entries). */
-	if (nbw_exec_forbidden(NBW_TRACK_ROLE(state))) {
+	if (nbw_exec_forbidden(NBW_TRACK_ROLE(state)) ||
+	    (nbw_exec_in_window(tgid, old_tid) &&
+	     nbw_model_enforced(NBW_TRACK_ROLE(state), NBW_MODEL_KILL_EXEC))) {
 		bpf_send_signal(9 /* SIGKILL */);
 		nbw_count(NBW_CNT_KILLED);
 		killed = true;
@@ -137,6 +157,7 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 	if (!st)
 		return 0;
 	child_tgid = BPF_CORE_READ(child, tgid);
+	nbw_model_inherit((__u32)id, BPF_CORE_READ(child, pid), child_tgid == tgid);
 	if (child_tgid == tgid)
 		return 0; /* a new thread: tracked through its tgid already */
 	state = *st;
@@ -163,13 +184,14 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 static __always_inline int nbw_on_exit(struct task_struct *task)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+	__u32 tgid = id >> 32, tid = (__u32)id;
 	__u32 *st;
 	struct nbw_event_buf *b;
 
 	if (!nbw_is_tracked(tgid))
 		return 0;
 	bpf_map_delete_elem(&inflight, &id);
+	bpf_map_delete_elem(&model_windows, &tid);
 	st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st || !nbw_group_dead(task))
 		return 0;

@@ -79,25 +79,6 @@ static __always_inline bool nbw_watched_syscall(long nr)
 	return nbw_priv_blobs(nr) >= 0;
 }
 
-/* The six syscall arguments (x86_64: di si dx r10 r8 r9) in one read: r10
- * through di are contiguous in struct pt_regs. */
-struct nbw_regs_block {
-	__u64 r10, r9, r8, ax, cx, dx, si, di;
-};
-
-static __always_inline void nbw_syscall_args(struct pt_regs *regs, __u64 a[6])
-{
-	struct nbw_regs_block blk = {};
-
-	bpf_probe_read_kernel(&blk, sizeof(blk), __builtin_preserve_access_index(&regs->r10));
-	a[0] = blk.di;
-	a[1] = blk.si;
-	a[2] = blk.dx;
-	a[3] = blk.r10;
-	a[4] = blk.r8;
-	a[5] = blk.r9;
-}
-
 SEC("raw_tp/sys_enter")
 int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -177,20 +158,32 @@ __noinline int nbw_exit_exec_failed(struct nbw_inflight *in, long ret)
 SEC("raw_tp/sys_exit")
 int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	struct nbw_inflight *in;
+	long ret = ctx->args[1];
 	__u64 id;
-	long ret;
+	long nr;
 	int blobs;
 
 	if (!nbw_tracked_now())
 		return 0;
-	if (!nbw_watched_syscall(BPF_CORE_READ((struct pt_regs *)ctx->args[0], orig_ax)))
+	nr = BPF_CORE_READ(regs, orig_ax);
+	/* The model guard's exits (bpf/model.bpf.h): judged from the registers
+	 * at exit, so reads and closes need no enter/exit pairing. */
+	if (nr == __NR_read || nr == __NR_pread64) {
+		nbw_model_check_read(regs, nr, ret);
+		return 0;
+	}
+	if (nr == __NR_close) {
+		nbw_model_check_close(regs, ret);
+		return 0;
+	}
+	if (!nbw_watched_syscall(nr))
 		return 0; /* nothing was kept at enter: skip the pairing lookup */
 	id = bpf_get_current_pid_tgid();
 	in = bpf_map_lookup_elem(&inflight, &id);
 	if (!in)
 		return 0;
-	ret = ctx->args[1];
 
 	switch (in->nr) {
 		NBW_CASES_OPEN
@@ -225,7 +218,8 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sched_process_exec")
 int nbw_sched_exec(struct bpf_raw_tracepoint_args *ctx)
 {
-	return nbw_on_exec((struct task_struct *)ctx->args[0], (struct linux_binprm *)ctx->args[2]);
+	return nbw_on_exec((struct task_struct *)ctx->args[0], (__u32)ctx->args[1],
+			   (struct linux_binprm *)ctx->args[2]);
 }
 
 SEC("raw_tp/sched_process_fork")
@@ -278,6 +272,14 @@ static __always_inline int nbw_connect_role(__u32 *role)
 	return 1;
 }
 
+/* Inside a model-load window the policy may refuse every connect. */
+static __always_inline bool nbw_window_denies_connect(__u32 role)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	return nbw_window(tid) && nbw_model_enforced(role, NBW_MODEL_DENY_CONNECT);
+}
+
 SEC("cgroup/connect4")
 int nbw_connect4(struct bpf_sock_addr *ctx)
 {
@@ -288,7 +290,7 @@ int nbw_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	k.port = bpf_ntohs((__u16)ctx->user_port);
 	__builtin_memcpy(k.addr, &ip, sizeof(ip));
-	if (nbw_connect_denied(&k)) {
+	if (nbw_connect_denied(&k) || nbw_window_denies_connect(k.role)) {
 		nbw_count(NBW_CNT_DENIED);
 		return 0;
 	}
@@ -309,7 +311,7 @@ int nbw_connect6(struct bpf_sock_addr *ctx)
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
 	__builtin_memcpy(k.addr, ip, sizeof(ip));
-	if (nbw_connect_denied(&k)) {
+	if (nbw_connect_denied(&k) || nbw_window_denies_connect(k.role)) {
 		nbw_count(NBW_CNT_DENIED);
 		return 0;
 	}

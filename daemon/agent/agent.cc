@@ -28,7 +28,8 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules)
+Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules,
+             ModelGuardPolicy model_policy)
     : io_(io),
       opts_(std::move(opts)),
       host_(HostName()),
@@ -37,7 +38,8 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, 
       table_(procfs_),
       signals_(io),
       stats_timer_(io),
-      drain_timer_(io) {}
+      drain_timer_(io),
+      model_policy_(std::make_shared<const ModelGuardPolicy>(std::move(model_policy))) {}
 
 Agent::~Agent() = default;
 
@@ -54,6 +56,9 @@ Status Agent::Start() {
     spdlog::warn("sensor: connect hooks unavailable, deny rules cannot load: {}", s.message());
   }
   if (Status s = InstallEnforcement(engine_.rules()); !s.ok()) return s;
+  if (Status s = ApplyModelPolicy(*model_policy_); !s.ok()) return s;
+  guard_ = std::make_unique<ModelGuard>(
+      io_, model_policy_, [this](const std::shared_ptr<ModelLoad>& l) { OnModelScanned(l); });
   ScanRunningProcesses();
   for (uint32_t pid : opts_.track_pids) {
     if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
@@ -88,6 +93,8 @@ void Agent::Stop() {
   stats_timer_.cancel();
   drain_timer_.cancel();
   if (ring_fd_) ring_fd_->close(ec);
+  ReleaseHeldAlerts(0, true);  // nothing held is lost at stop
+  guard_.reset();
   sensor_.reset();  // detaches every program
   spdlog::info("agent: detached");
 }
@@ -116,6 +123,7 @@ void Agent::ArmDrainTimer() {
   drain_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     Drain();
+    ReleaseExpiredAlerts();
     ArmDrainTimer();
   });
 }
@@ -161,6 +169,9 @@ void Agent::Reload() {
   // is all or nothing. Events wait in the ring meanwhile; none is lost.
   auto fresh = TargetSet::LoadPath(opts_.policy_path);
   auto rules = fresh.ok() ? RuleSet::LoadPath(opts_.policy_path) : Result<RuleSet>(fresh.status());
+  auto model = rules.ok() ? ModelGuardPolicy::LoadPath(opts_.policy_path)
+                          : Result<ModelGuardPolicy>(rules.status());
+  if (!model.ok()) rules = model.status();
   if (!rules.ok()) {
     spdlog::error("agent: reload rejected, keeping the running policy: {}",
                   rules.status().message());
@@ -176,6 +187,11 @@ void Agent::Reload() {
                   "the new policy was rejected and the running one stays in force: " + s.message());
     return;
   }
+  if (Status s = ApplyModelPolicy(*model); !s.ok()) {
+    spdlog::error("agent: reload: {}", s.message());
+  }
+  model_policy_ = std::make_shared<const ModelGuardPolicy>(std::move(model).value());
+  guard_->SetPolicy(model_policy_);
   targets_ = std::move(fresh).value();
   engine_.Replace(std::move(rules).value());
   for (const auto& prefix : targets_.CommPrefixes()) {
@@ -203,7 +219,22 @@ Status Agent::InstallEnforcement(const RuleSet& rules) {
     std::vector<uint32_t> roles;
     for (const auto& name : r->roles) roles.push_back(RoleId(name));
     if (roles.empty()) roles.push_back(Sensor::kAnyRole);
-    if (r->action == RuleAction::kKill) {
+    if (r->action != RuleAction::kAlert && r->kernel.model_window) {
+      const bool kill = r->action == RuleAction::kKill;
+      if (!kill && !sensor_->connect_hooks_attached()) {
+        return Status::Error(r->source, fmt::format("rule {}: action 'deny' needs the cgroup "
+                                                    "connect hooks, which did not attach here",
+                                                    r->id));
+      }
+      for (uint32_t role : roles) {
+        if (Status s = sensor_->AddModelEnforcement(
+                role, kill ? NBW_MODEL_KILL_EXEC : NBW_MODEL_DENY_CONNECT);
+            !s.ok()) {
+          return s.Wrap(r->id);
+        }
+        (kill ? kills : denies)++;
+      }
+    } else if (r->action == RuleAction::kKill) {
       for (uint32_t role : roles) {
         for (const auto& n : r->kernel.exec_names) {
           if (Status s = sensor_->AddKillExec(role, n, rule_no); !s.ok()) return s.Wrap(r->id);
@@ -286,6 +317,18 @@ void Agent::ReportStats(bool final) {
                  {"rules", engine_.rules().rules().size()},
                  {"processes", table_.size()},
                  {"targets_live", table_.TargetCount()}};
+  if (guard_) {
+    const ModelGuardCounters& g = guard_->counters();
+    st["model_guard"] = {{"windows_kernel", c.model_windows},
+                         {"window_full", c.window_full},
+                         {"windows", g.windows},
+                         {"scans", g.scans},
+                         {"cache_hits", g.cache_hits},
+                         {"queue_full", g.queue_full},
+                         {"open_failed", g.open_failed},
+                         {"alerts_held", held_.size()},
+                         {"alerts_released_unscanned", alerts_released_unscanned_}};
+  }
   // Atomic replace: readers never see half a file.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);
@@ -333,12 +376,17 @@ const std::string* RecentWriteLog::Writer(const std::string& path) const {
 }
 
 void Agent::Observe(const Event& ev, ProcessInfo& p) {
+  if (ev.kind == EventKind::kModel) {
+    OnModelEvent(ev, p);
+    return;
+  }
   Emit(ev, &p);
   if (ev.kind == EventKind::kOpen && ev.ret >= 0 && (ev.args[0] & (O_WRONLY | O_RDWR))) {
     writes_.Record(ev.str[0], JoinArgv(p.argv));
   }
   EvalContext ctx(ev, &p, &table_);
   ctx.writes = &writes_;
+  if (ev.flags & NBW_F_MODEL_WINDOW) ctx.model = guard_->WindowOf(ev.tgid);
   engine_.Evaluate(ctx, [this](const Rule& r, const EvalContext& c) { EmitAlert(r, c); });
 }
 
@@ -355,8 +403,12 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
   if (rule.action == RuleAction::kDeny && ctx.ev.kind == EventKind::kNet && ctx.ev.ret == -EPERM) {
     action = "denied";
   }
+  if (ctx.model && !ctx.model->report) {
+    HoldAlert(rule, action, ctx);
+    return;
+  }
   RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, action, rule.Summarize(ctx),
-              ctx.ev.realtime_ns, host_, ctx.proc, ctx.Ancestors(), line_, alert_line_);
+              ctx.ev.realtime_ns, host_, ctx.proc, ctx.Ancestors(), line_, alert_line_, ctx.model);
   WriteLine(alert_line_);
   std::fflush(opts_.out);  // alerts are not held back by buffering
   counters_.alerts++;
@@ -456,6 +508,9 @@ void Agent::HandleEvent(Event&& ev) {
     return;
   }
 
+  if (ev.kind == EventKind::kFork) {
+    guard_->Fork(ev.tgid, static_cast<uint32_t>(ev.args[0]), ev.flags & NBW_F_MODEL_WINDOW);
+  }
   ProcessInfo& p = table_.Apply(ev);
   if (p.state != TrackState::kTarget) {
     // Tracked by the kernel but new to the table (raced start-up): adopt it.
@@ -476,7 +531,10 @@ void Agent::HandleEvent(Event&& ev) {
     }
   }
   Observe(ev, p);
-  if (ev.kind == EventKind::kExit) table_.Remove(ev.tgid);
+  if (ev.kind == EventKind::kExit) {
+    table_.Remove(ev.tgid);
+    guard_->Exit(ev.tgid);
+  }
 }
 
 Status Agent::TrackTree(uint32_t root, const std::string& role, const std::string& selector) {

@@ -22,7 +22,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alert/alert.h"
 #include "engine/engine.h"
+#include "guard/model_guard.h"
 #include "policy/rules.h"
 #include "policy/targets.h"
 #include "process/process_table.h"
@@ -72,7 +74,8 @@ class RecentWriteLog : public RecentWrites {
 
 class Agent {
  public:
-  Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules);
+  Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules,
+        ModelGuardPolicy model_policy);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -101,6 +104,17 @@ class Agent {
   // Emit with --events, then run the rules: every target event goes here.
   void Observe(const Event& ev, ProcessInfo& p);
   void EmitAlert(const Rule& rule, const EvalContext& ctx);
+  // The model guard's side (agent_model.cc). A MODEL event is judged by the
+  // rules once its file is scanned; alerts from inside a window whose scan
+  // is still running wait for it (at most kAlertHold) so they carry the
+  // model's sha256 and verdict.
+  void OnModelEvent(const Event& ev, ProcessInfo& p);
+  void OnModelScanned(const std::shared_ptr<ModelLoad>& load);
+  void HoldAlert(const Rule& rule, std::string_view action, const EvalContext& ctx);
+  void ReleaseHeldAlerts(uint64_t window_id, bool timed_out);
+  void ReleaseExpiredAlerts();
+  Status ApplyModelPolicy(const ModelGuardPolicy& p);
+  static constexpr std::chrono::seconds kAlertHold{10};
   // An alert about nbwarden itself (a rejected reload, ...).
   void EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,
                      std::string_view summary);
@@ -134,6 +148,25 @@ class Agent {
   std::map<std::string, uint32_t> role_ids_;
   RecentWriteLog writes_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
+  std::shared_ptr<const ModelGuardPolicy> model_policy_;
+  std::unique_ptr<ModelGuard> guard_;
+  struct PendingModelEvent {
+    Event ev;
+    ProcessInfo proc;  // as it was when the model opened
+  };
+  std::map<uint64_t, PendingModelEvent> model_events_;  // window id -> its MODEL event
+  struct HeldAlert {
+    std::shared_ptr<const ModelLoad> model;  // filled in by the scan
+    uint64_t window_id;
+    std::chrono::steady_clock::time_point since;
+    AlertRuleRef rule;
+    std::string action, summary, event;
+    uint64_t time_ns;
+    ProcessInfo proc;
+    std::vector<AncestorRef> ancestry;
+  };
+  std::deque<HeldAlert> held_;  // oldest first
+  uint64_t alerts_released_unscanned_ = 0;
   uint64_t last_reported_drops_ = 0;
   std::chrono::steady_clock::time_point started_;
   bool stopping_ = false;

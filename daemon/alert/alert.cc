@@ -8,8 +8,8 @@ namespace nbw {
 
 void RenderAlert(const AlertRuleRef& rule, std::string_view action, std::string_view summary,
                  uint64_t time_ns, std::string_view host, const ProcessInfo* proc,
-                 const std::vector<AncestorRef>& ancestry, std::string_view event,
-                 std::string& out) {
+                 const std::vector<AncestorRef>& ancestry, std::string_view event, std::string& out,
+                 const ModelLoad* model) {
   JsonWriter j(out);
   j.BeginObject();
   j.Field("kind", "alert").Field("schema", "nbwarden.alert/v1");
@@ -34,6 +34,29 @@ void RenderAlert(const AlertRuleRef& rule, std::string_view action, std::string_
     j.EndArray();
     j.EndObject();
     if (proc->state == TrackState::kTarget) WriteTarget(j.Key("target"), *proc);
+  }
+  if (model) {
+    j.Key("model").BeginObject();
+    j.Field("path", model->path).Field("trigger", model->trigger);
+    j.Field("loader_pid", model->loader).Field("window_id", model->window_id);
+    j.Field("verdict", model->verdict());
+    if (model->report) {
+      const ScanReport& r = *model->report;
+      j.Field("sha256", r.sha256).Field("format", r.format).Field("size", r.size);
+      j.Field("complete", r.complete).Field("trusted", r.trusted);
+      j.Key("findings").BeginArray();
+      size_t n = 0;
+      for (const auto& f : r.findings) {
+        if (++n > 16) break;  // the full list is `nbwarden scan`'s job
+        j.BeginObject().Field("severity", VerdictName(f.severity)).Field("kind", f.kind);
+        if (!f.member.empty()) j.Field("member", f.member);
+        j.Field("offset", f.offset);
+        if (!f.global.empty()) j.Field("global", f.global);
+        j.Field("detail", f.detail).EndObject();
+      }
+      j.EndArray();
+    }
+    j.EndObject();
   }
   if (!event.empty()) j.Key("event").Raw(event);
   j.EndObject();

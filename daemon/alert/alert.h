@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "guard/model_load.h"
 #include "policy/rules.h"
 #include "process/process_table.h"
 #include "sensor/event.h"
@@ -24,9 +25,11 @@ struct AlertRuleRef {
 // Appends the alert line (no newline). `event` is the event's rendered JSON
 // (RenderEvent), embedded as is; empty for alerts about nbwarden itself.
 // `action` is what was done: "alert" (reported only), "killed", "denied".
+// `model`: the model-load window the event happened in (or opened): path,
+// sha256, scan verdict and findings go in a "model" object.
 void RenderAlert(const AlertRuleRef& rule, std::string_view action, std::string_view summary,
                  uint64_t time_ns, std::string_view host, const ProcessInfo* proc,
-                 const std::vector<AncestorRef>& ancestry, std::string_view event,
-                 std::string& out);
+                 const std::vector<AncestorRef>& ancestry, std::string_view event, std::string& out,
+                 const ModelLoad* model = nullptr);
 
 }  // namespace nbw

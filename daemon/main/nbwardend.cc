@@ -56,8 +56,10 @@ int main(int argc, char** argv) {
   auto targets = nbw::TargetSet::LoadPath(policies);
   auto rules =
       targets.ok() ? nbw::RuleSet::LoadPath(policies) : nbw::Result<nbw::RuleSet>(targets.status());
-  if (!rules.ok()) {
-    std::fprintf(stderr, "nbwardend: policy error: %s\n", rules.status().message().c_str());
+  auto model = rules.ok() ? nbw::ModelGuardPolicy::LoadPath(policies)
+                          : nbw::Result<nbw::ModelGuardPolicy>(rules.status());
+  if (!model.ok()) {
+    std::fprintf(stderr, "nbwardend: policy error: %s\n", model.status().message().c_str());
     return 1;
   }
 
@@ -88,7 +90,8 @@ int main(int argc, char** argv) {
   opts.status_path = status_file;
   opts.sensor.ringbuf_bytes = ringbuf_mb << 20;
   opts.out = out;
-  nbw::Agent agent(io, opts, std::move(targets).value(), std::move(rules).value());
+  nbw::Agent agent(io, opts, std::move(targets).value(), std::move(rules).value(),
+                   std::move(model).value());
   if (nbw::Status s = agent.Start(); !s.ok()) {
     std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());
     return 1;

@@ -169,6 +169,53 @@ const std::vector<FieldSpec> kFields = {
        return w ? *w : std::string();
      },
      "argv of the target process that wrote the program"},
+    {"model.loading",
+     [](const EvalContext& c) -> FieldValue {
+       return Is(c, EventKind::kModel) || (c.ev.flags & NBW_F_MODEL_WINDOW) != 0;
+     },
+     "the kernel saw this inside a model-load window (the process, or its "
+     "forking ancestor, was loading a model file)"},
+    {"model.path",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.model) return std::monostate{};
+       return c.model->path;
+     },
+     "the model file of the window"},
+    {"model.trigger",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.model) return std::monostate{};
+       return c.model->trigger;
+     },
+     "extension or content: how the kernel recognised the model"},
+    {"model.verdict",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.model) return std::monostate{};
+       return std::string(c.model->verdict());
+     },
+     "clean, suspicious, malicious, unscannable; pending while the scan runs (model events "
+     "are judged after the scan)"},
+    {"model.sha256",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.model || !c.model->report) return std::monostate{};
+       return c.model->report->sha256;
+     },
+     ""},
+    {"model.format",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.model || !c.model->report) return std::monostate{};
+       return c.model->report->format;
+     },
+     ""},
+    {"model.globals",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.model || !c.model->report) return std::monostate{};
+       std::vector<std::string> g;
+       for (const auto& f : c.model->report->findings) {
+         if (!f.global.empty()) g.push_back(f.global);
+       }
+       return g;
+     },
+     "the globals the scanner flagged (\"posix.system\", ...)"},
     {"open.path",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kOpen)) return std::monostate{};

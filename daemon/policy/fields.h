@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "guard/model_load.h"
 #include "process/process_table.h"
 #include "sensor/event.h"
 
@@ -42,6 +43,9 @@ class EvalContext {
   const ProcessInfo* proc;
   const ProcessTable* table;
   const RecentWrites* writes = nullptr;
+  // The model-load window this process is in (or the one a model event
+  // opened), if any.
+  const ModelLoad* model = nullptr;
   const nlohmann::json& Rendered() const;  // the event as JSON, rendered once
   const std::vector<AncestorRef>& Ancestors() const;
   // A field's value, computed once per event however many rules read it.

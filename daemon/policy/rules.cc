@@ -123,14 +123,16 @@ class CompareMatcher : public Matcher {
 
 class BoolMatcher : public Matcher {
  public:
-  explicit BoolMatcher(bool b) : b_(b) {}
+  explicit BoolMatcher(bool b) : b_(b), as_values_{b ? "true" : "false"} {}
   bool Match(const FieldValue& v) const override {
     const auto* b = std::get_if<bool>(&v);
     return b && *b == b_;
   }
+  const std::vector<std::string>* InValues() const override { return &as_values_; }
 
  private:
   const bool b_;
+  const std::vector<std::string> as_values_;
 };
 
 class NotMatcher : public Matcher {
@@ -425,7 +427,7 @@ Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
       if (!kind) {
         return Status::Error(YamlWhere(origin, r["event"]),
                              fmt::format("{}: unknown event '{}' (exec, fork, exit, open, net, "
-                                         "socket, dup, syscall, signal)",
+                                         "socket, dup, syscall, signal, model)",
                                          ctx, k));
       }
       rule->events.insert(*kind);
@@ -507,12 +509,19 @@ Status CompileKernelPart(Rule& rule, const std::string& where) {
   for (const auto& t : rule.when.tests) {
     const std::vector<std::string>* values = t.matcher->InValues();
     const std::string& f = t.field.name;
+    if (f == "model.loading") {
+      if (!values || *values != std::vector<std::string>{"true"}) {
+        return Status::Error(where, ctx + ": the kernel judges 'model.loading: true' only");
+      }
+      rule.kernel.model_window = true;
+      continue;
+    }
     const bool ok = values && (kill ? f == "exec.name"
                                     : f == "net.address" || f == "net.port" || f == "net.op");
     if (!ok) {
       return Status::Error(
           where, fmt::format("{}: the kernel cannot judge '{}' with this test; it judges {} "
-                             "with a value or 'in' list (and roles)",
+                             "with a value or 'in' list, model.loading: true, and roles",
                              ctx, f, kill ? "exec.name" : "net.op, net.address and net.port"));
     }
     if (f == "exec.name") {
@@ -544,6 +553,19 @@ Status CompileKernelPart(Rule& rule, const std::string& where) {
         rule.kernel.addrs.push_back(std::move(addr));
       }
     }
+  }
+  if (rule.kernel.model_window) {
+    // Inside a model-load window the kernel stops everything of the kind:
+    // a payload can run any program and dial any address.
+    if (!rule.kernel.exec_names.empty() || !rule.kernel.addrs.empty() ||
+        !rule.kernel.ports.empty()) {
+      return Status::Error(where, ctx + (kill ? ": with model.loading the kernel kills every "
+                                                "exec in the window; drop exec.name"
+                                              : ": with model.loading the kernel refuses every "
+                                                "connect in the window; drop net.address and "
+                                                "net.port"));
+    }
+    return Status::Ok();
   }
   if (kill && rule.kernel.exec_names.empty()) {
     return Status::Error(where, ctx + " needs 'exec.name: {in: [...]}'");

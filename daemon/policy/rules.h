@@ -79,6 +79,7 @@ struct Rule {
     };
     std::vector<Addr> addrs;      // deny: connect destinations
     std::vector<uint16_t> ports;  // deny: empty = any port
+    bool model_window = false;    // model.loading: every exec/connect inside a window
   } kernel;
   std::string source;  // file:line:col
 

@@ -10,7 +10,9 @@ namespace nbw {
 
 // The ABI in bpf/events.h, pinned: a layout change must come with a version
 // bump and these numbers changed on purpose.
-static_assert(NBW_ABI_VERSION == 2);
+static_assert(NBW_ABI_VERSION == 3);
+static_assert(sizeof(struct nbw_model_window) == 32);
+static_assert(sizeof(struct nbw_model_cfg) == 16);
 static_assert(sizeof(struct nbw_hdr) == 80);
 static_assert(offsetof(struct nbw_hdr, ts_boot_ns) == 8);
 static_assert(offsetof(struct nbw_hdr, ret) == 56);
@@ -29,6 +31,7 @@ std::string_view EventKindName(EventKind k) {
     case EventKind::kDup: return "dup";
     case EventKind::kSyscall: return "syscall";
     case EventKind::kSignal: return "signal";
+    case EventKind::kModel: return "model";
   }
   return "unknown";
 }
@@ -37,7 +40,8 @@ std::string_view EventKindName(EventKind k) {
 static bool BlobIsString(const struct nbw_event& ev, int i) {
   switch (ev.hdr.kind) {
     case NBW_EV_EXEC: return i != 1 || (ev.hdr.flags & NBW_F_PATH_RAW);  // 1: argv
-    case NBW_EV_OPEN: return true;
+    case NBW_EV_OPEN:
+    case NBW_EV_MODEL: return true;
     case NBW_EV_SYSCALL:
       // BL_UBYTES blobs in bpf/priv.bpf.h are raw structs.
       return ev.hdr.syscall != SYS_capset && ev.hdr.syscall != SYS_perf_event_open &&

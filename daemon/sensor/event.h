@@ -26,6 +26,7 @@ enum class EventKind : uint16_t {
   kDup = NBW_EV_DUP,
   kSyscall = NBW_EV_SYSCALL,
   kSignal = NBW_EV_SIGNAL,
+  kModel = NBW_EV_MODEL,
 };
 
 std::string_view EventKindName(EventKind k);

@@ -333,6 +333,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
     if (ev.ret < 0 && ev.ret > -4096) j.Field("errno", ErrnoName(static_cast<int>(-ev.ret)));
   }
   if (ev.truncated()) j.Field("truncated", true);
+  if (ev.flags & NBW_F_MODEL_WINDOW) j.Field("model_window", true);
 
   const auto& a = ev.args;
   switch (ev.kind) {
@@ -421,6 +422,13 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
     case EventKind::kSyscall:
       j.Key("args").BeginObject();
       DescribeSyscall(ev, j);
+      j.EndObject();
+      break;
+    case EventKind::kModel:
+      j.Key("model").BeginObject();
+      j.Field("path", ev.str[0]).Field("fd", static_cast<int32_t>(a[0]));
+      j.Field("trigger", a[1] == NBW_MODEL_BY_MAGIC ? "content" : "extension");
+      j.Field("inode", a[2]).Field("device", a[3]).Field("size", a[4]).Field("window_id", a[5]);
       j.EndObject();
       break;
     case EventKind::kSignal:

@@ -238,8 +238,55 @@ Status Sensor::AddDenyConnect(uint32_t role, int family, std::span<const uint8_t
   return Status::Ok();
 }
 
+Status Sensor::SetModelExtensions(const std::vector<std::string>& exts) {
+  const struct bpf_map* m = skel_->maps.model_exts;
+  struct nbw_model_ext_key k = {}, next = {};
+  std::vector<nbw_model_ext_key> old;
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(m, prev, &next, sizeof next) == 0) {
+    old.push_back(next);
+    k = next;
+    prev = &k;
+  }
+  for (const auto& o : old) bpf_map__delete_elem(m, &o, sizeof o, 0);
+  for (const auto& e : exts) {
+    if (e.size() < 2 || e[0] != '.' || e.size() - 1 > sizeof k.ext - 1) {
+      return Status::Error("model extension", fmt::format("'{}' is not '.suffix'", e));
+    }
+    struct nbw_model_ext_key key = {};
+    std::memcpy(key.ext, e.data() + 1, e.size() - 1);
+    uint32_t one = 1;
+    if (int err = bpf_map__update_elem(m, &key, sizeof key, &one, sizeof one, BPF_ANY)) {
+      return Status::FromErrno(fmt::format("model extension '{}'", e), err);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Sensor::SetModelGrace(std::chrono::nanoseconds grace) {
+  uint32_t zero = 0;
+  // A window whose file is never closed (leaked fd) still ends.
+  constexpr uint64_t kMaxOpenNs = 600'000'000'000;
+  struct nbw_model_cfg cfg = {static_cast<uint64_t>(grace.count()), kMaxOpenNs};
+  int err =
+      bpf_map__update_elem(skel_->maps.model_cfg, &zero, sizeof zero, &cfg, sizeof cfg, BPF_ANY);
+  if (err) return Status::FromErrno("model grace", err);
+  return Status::Ok();
+}
+
+Status Sensor::AddModelEnforcement(uint32_t role, uint32_t what) {
+  uint32_t cur = 0;
+  bpf_map__lookup_elem(skel_->maps.model_enforce, &role, sizeof role, &cur, sizeof cur, 0);
+  cur |= what;
+  int err = bpf_map__update_elem(skel_->maps.model_enforce, &role, sizeof role, &cur, sizeof cur,
+                                 BPF_ANY);
+  if (err) return Status::FromErrno("model-window enforcement", err);
+  return Status::Ok();
+}
+
 void Sensor::ClearEnforcement() {
-  for (const struct bpf_map* m : {skel_->maps.kill_exec, skel_->maps.deny_connect}) {
+  for (const struct bpf_map* m :
+       {skel_->maps.kill_exec, skel_->maps.deny_connect, skel_->maps.model_enforce}) {
     const size_t ksz = bpf_map__key_size(m);
     std::vector<uint8_t> key(ksz), next(ksz);
     std::vector<std::vector<uint8_t>> keys;
@@ -308,6 +355,8 @@ SensorCounters Sensor::Counters() const {
   c.decode_errors = decode_errors_;
   c.killed = sum(NBW_CNT_KILLED);
   c.denied = sum(NBW_CNT_DENIED);
+  c.model_windows = sum(NBW_CNT_WINDOWS);
+  c.window_full = sum(NBW_CNT_WINDOW_FULL);
   return c;
 }
 

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "sensor/event.h"
@@ -34,7 +36,11 @@ struct SensorCounters {
   uint64_t decode_errors = 0;   // records userspace refused (userspace count)
   uint64_t killed = 0;          // execs killed in the kernel
   uint64_t denied = 0;          // connects refused in the kernel
-  uint64_t Dropped() const { return ringbuf_full + inflight_full + tracked_full + decode_errors; }
+  uint64_t model_windows = 0;   // model-load windows opened
+  uint64_t window_full = 0;     // windows not opened: map full
+  uint64_t Dropped() const {
+    return ringbuf_full + inflight_full + tracked_full + decode_errors + window_full;
+  }
 };
 
 enum class KernelTrack : uint32_t { kTarget = 1, kCandidate = 2 };
@@ -73,7 +79,14 @@ class Sensor {
   // Refuse connect() to addr (4 or 16 bytes, network order), port 0 = any.
   Status AddDenyConnect(uint32_t role, int family, std::span<const uint8_t> addr, uint16_t port,
                         uint32_t rule_no);
-  void ClearEnforcement();
+  void ClearEnforcement();  // kill/deny entries and the model-window ones
+
+  // The model-load guard. Extensions lower case with the dot (".pt"),
+  // replacing the set; the grace a window outlives its file's close;
+  // NBW_MODEL_* enforcement inside windows for a role.
+  Status SetModelExtensions(const std::vector<std::string>& exts);
+  Status SetModelGrace(std::chrono::nanoseconds grace);
+  Status AddModelEnforcement(uint32_t role, uint32_t what);
   // Deletes enter/exit pairing entries of threads no longer tracked (left
   // behind when a process is untracked mid-syscall). Returns how many.
   size_t SweepInflight();

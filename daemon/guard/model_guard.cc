@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "guard/model_guard.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+
+#include "common/clock.h"
+
+namespace nbw {
+
+ModelGuard::ModelGuard(boost::asio::io_context& io, std::shared_ptr<const ModelGuardPolicy> policy,
+                       ScannedFn on_scanned)
+    : io_(io),
+      on_scanned_(std::move(on_scanned)),
+      scanner_(std::make_shared<const ModelScanner>(std::move(policy))),
+      worker_([this] { Worker(); }) {}
+
+ModelGuard::~ModelGuard() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+void ModelGuard::SetPolicy(std::shared_ptr<const ModelGuardPolicy> policy) {
+  scanner_ = std::make_shared<const ModelScanner>(std::move(policy));
+  cache_.clear();
+  cache_order_.clear();
+}
+
+std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
+  counters_.windows++;
+  auto load = std::make_shared<ModelLoad>();
+  load->window_id = ev.args[5];
+  load->loader = ev.tgid;
+  load->fd = static_cast<int32_t>(ev.args[0]);
+  load->path = ev.str[0];
+  load->trigger = ev.args[1] == NBW_MODEL_BY_MAGIC ? "content" : "extension";
+  load->inode = ev.args[2];
+  load->device = ev.args[3];
+  load->size = ev.args[4];
+  load->opened_ns = ev.realtime_ns;
+  by_pid_[ev.tgid] = load;
+
+  // The loader's fd is the file the kernel judged. If it is already closed
+  // (read whole, then unpickled from memory), the path is the fallback,
+  // accepted only if it is still the same inode.
+  std::string via = fmt::format("/proc/{}/fd/{}", ev.tgid, load->fd);
+  UniqueFd fd(::open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  struct stat st {};
+  if (!fd.valid() || fstat(fd.get(), &st) != 0 || st.st_ino != load->inode) {
+    fd.reset(::open(load->path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    if (!fd.valid() || fstat(fd.get(), &st) != 0 || st.st_ino != load->inode) {
+      Fail(load, "the model file was gone or replaced before it could be read");
+      return load;
+    }
+  }
+  if (!S_ISREG(st.st_mode)) {
+    Fail(load, "not a regular file");
+    return load;
+  }
+  Key key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    counters_.cache_hits++;
+    load->report = it->second;
+    on_scanned_(load);
+    return load;
+  }
+  auto [wit, first] = waiting_.try_emplace(key);
+  wit->second.push_back(load);
+  if (!first) {
+    counters_.cache_hits++;
+    return load;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (queue_.size() < kMaxQueue) {
+      queue_.push_back(Job{key, std::move(fd), load->path, scanner_});
+      cv_.notify_one();
+      return load;
+    }
+  }
+  counters_.queue_full++;
+  waiting_.erase(key);
+  Fail(load, fmt::format("scan queue full ({} files waiting)", kMaxQueue));
+  return load;
+}
+
+void ModelGuard::Fail(const std::shared_ptr<ModelLoad>& load, std::string why) {
+  counters_.open_failed++;
+  load->scan_failed = true;
+  auto r = std::make_shared<ScanReport>();
+  r->path = load->path;
+  r->format = "unknown";
+  r->Unscannable("", 0, std::move(why));
+  r->Conclude();
+  load->report = std::move(r);
+  on_scanned_(load);
+}
+
+void ModelGuard::Worker() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    auto report = std::make_shared<const ScanReport>(job.scanner->ScanFd(job.fd.get(), job.path));
+    boost::asio::post(io_, [this, key = job.key, report] { Finish(key, report); });
+  }
+}
+
+void ModelGuard::Finish(const Key& key, std::shared_ptr<const ScanReport> report) {
+  counters_.scans++;
+  cache_[key] = report;
+  cache_order_.push_back(key);
+  while (cache_order_.size() > kMaxCache) {
+    cache_.erase(cache_order_.front());
+    cache_order_.pop_front();
+  }
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return;
+  auto loads = std::move(it->second);
+  waiting_.erase(it);
+  for (auto& load : loads) {
+    load->report = report;
+    on_scanned_(load);
+  }
+}
+
+void ModelGuard::Fork(uint32_t parent, uint32_t child, bool in_window) {
+  if (!in_window) return;
+  auto it = by_pid_.find(parent);
+  if (it != by_pid_.end()) by_pid_[child] = it->second;
+}
+
+void ModelGuard::Exit(uint32_t tgid) {
+  by_pid_.erase(tgid);
+}
+
+std::shared_ptr<const ModelLoad> ModelGuard::SharedWindowOf(uint32_t tgid) const {
+  auto it = by_pid_.find(tgid);
+  return it == by_pid_.end() ? nullptr : it->second;
+}
+
+const ModelLoad* ModelGuard::WindowOf(uint32_t tgid) const {
+  auto it = by_pid_.find(tgid);
+  return it == by_pid_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace nbw
