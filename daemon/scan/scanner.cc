@@ -354,7 +354,9 @@ void Scan::Safetensors(const ByteSource& src, const std::string& member) {
       {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8}};
   const uint64_t data_len = src.size() - 8 - n;
   std::vector<std::pair<uint64_t, uint64_t>> spans;
-  for (const auto& [name, t] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& name = item.key();
+    const nlohmann::json& t = item.value();
     if (name == "__metadata__") {
       bool ok = t.is_object();
       for (const auto& [k, v] : t.items()) ok &= v.is_string();
@@ -435,6 +437,12 @@ la_int64_t ArchiveSeek(struct archive*, void* data, la_int64_t off, int whence) 
   return to;
 }
 
+// libarchive may have no message (NULL) for an error.
+std::string ArchiveError(struct archive* a) {
+  const char* m = archive_error_string(a);
+  return std::string("archive: ") + (m ? m : "unreadable");
+}
+
 void Scan::Archive(const ByteSource& src, const std::string& member, int depth, bool raw) {
   SetFormat(raw ? "compressed" : "archive");
   std::unique_ptr<struct archive, int (*)(struct archive*)> a(archive_read_new(),
@@ -451,7 +459,7 @@ void Scan::Archive(const ByteSource& src, const std::string& member, int depth, 
   archive_read_set_seek_callback(a.get(), ArchiveSeek);
   archive_read_set_callback_data(a.get(), &in);
   if (archive_read_open1(a.get()) != ARCHIVE_OK) {
-    report_.Unscannable(member, 0, std::string("archive: ") + archive_error_string(a.get()));
+    report_.Unscannable(member, 0, ArchiveError(a.get()));
     return;
   }
   struct archive_entry* e;
@@ -468,7 +476,7 @@ void Scan::Archive(const ByteSource& src, const std::string& member, int depth, 
       data.append(block, n);
     }
     if (n < 0) {
-      report_.Unscannable(name, 0, std::string("archive: ") + archive_error_string(a.get()));
+      report_.Unscannable(name, 0, ArchiveError(a.get()));
       return;
     }
     if (n > 0) {
@@ -483,7 +491,7 @@ void Scan::Archive(const ByteSource& src, const std::string& member, int depth, 
     Content(m, name, depth + 1, named);
   }
   if (rc != ARCHIVE_EOF) {
-    report_.Unscannable(member, 0, std::string("archive: ") + archive_error_string(a.get()));
+    report_.Unscannable(member, 0, ArchiveError(a.get()));
   }
 }
 
