@@ -50,7 +50,15 @@ class Vm {
   Vm(const ModelGuardPolicy& policy, ScanReport& report, const std::string& member, Cursor& in,
      int depth, PickleScanner& outer)
       : policy_(policy), report_(report), member_(member), in_(in), depth_(depth), outer_(outer) {
+    values_.reserve(1024);
     values_.emplace_back();  // index 0: "nothing"
+    // Values nothing ever looks into are shared: a float-heavy pickle pushes
+    // millions of them.
+    none_ = New(K::kNone);
+    float_ = New(K::kFloat);
+    true_ = New(K::kBool);
+    values_[true_].i = 1;
+    false_ = New(K::kBool);
   }
   PickleOutcome Run();
 
@@ -148,6 +156,7 @@ class Vm {
   std::vector<uint32_t> memo_;
   int proto_ = 0;
   uint64_t globals_ = 0;
+  uint32_t none_ = 0, float_ = 0, true_ = 0, false_ = 0;
 };
 
 uint32_t Vm::Global(std::string module, std::string name, uint64_t at, std::string_view how) {
@@ -298,15 +307,10 @@ PickleOutcome Vm::Run() {
         case '2':  // DUP
           Push(Top());
           break;
-        case 'N': Push(New(K::kNone)); break;
-        case 0x88:
-        case 0x89: {  // NEWTRUE, NEWFALSE
-          uint32_t b = New(K::kBool);
-          values_[b].i = op == 0x88;
-          Push(b);
-          break;
-        }
-        case 'I':  // INT (text; "01"/"00" are True/False in protocol 0)
+        case 'N': Push(none_); break;
+        case 0x88: Push(true_); break;   // NEWTRUE
+        case 0x89: Push(false_); break;  // NEWFALSE
+        case 'I':                        // INT (text; "01"/"00" are True/False in protocol 0)
         case 'L': {
           std::string l = Line();
           int64_t v = 0;
@@ -338,8 +342,11 @@ PickleOutcome Vm::Run() {
           Push(NewInt(v));
           break;
         }
-        case 'F': Line(), Push(New(K::kFloat)); break;
-        case 'G': Num(8), Push(New(K::kFloat)); break;
+        case 'F': Line(), Push(float_); break;
+        case 'G':
+          if (!in_.Skip(8)) throw Malformed{"truncated argument"};
+          Push(float_);
+          break;
         case 'S':    // STRING: a quoted repr
         case 'V': {  // UNICODE: raw-unicode-escape
           uint32_t s = New(op == 'S' ? K::kBytes : K::kStr);

@@ -508,10 +508,14 @@ void Scan::Zlib(const ByteSource& src, const std::string& member, int depth) {
 
 Result<std::string> Sha256Hex(const ByteSource& src) {
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+  // Fetched once: OpenSSL 3 otherwise looks the algorithm up on every init.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (!ctx || !kSha256 || EVP_DigestInit_ex(ctx.get(), kSha256, nullptr) != 1) {
     return Status::Error("sha256", "OpenSSL digest unavailable");
   }
-  std::string buf(1 << 20, '\0');
+  // Sized to the file: most models scanned are small, and zero-filling a
+  // 1 MiB buffer per file was most of the cost of a pile of small pickles.
+  std::string buf(std::min<uint64_t>(src.size(), 1 << 20), '\0');
   for (uint64_t off = 0; off < src.size();) {
     size_t n = std::min<uint64_t>(buf.size(), src.size() - off);
     if (Status s = src.ReadAt(off, buf.data(), n); !s.ok()) return s;

@@ -70,6 +70,12 @@ bool Cursor::Take(uint64_t n, std::string* out, size_t keep) {
 
 bool Cursor::Le(int width, uint64_t& v) {
   v = 0;
+  if (pos_ >= buf_pos_ && pos_ + width <= buf_pos_ + buf_.size()) {  // the common case
+    const auto* p = reinterpret_cast<const uint8_t*>(buf_.data()) + (pos_ - buf_pos_);
+    for (int i = 0; i < width; i++) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+    pos_ += width;
+    return true;
+  }
   for (int i = 0; i < width; i++) {
     uint8_t b;
     if (!Byte(b)) return false;

@@ -118,14 +118,24 @@ TEST_F(ScanBytes, MemoKeyBombIsRefusedAtTheBound) {
 }
 
 TEST_F(ScanBytes, ObjectCountIsBounded) {
-  // 5M NONEs appended to one list: past the 4M object bound.
+  // 5M empty tuples appended to one list: past the 4M object bound.
   std::string p = "\x80\x04](";
-  p.append(5'000'000, 'N');
+  p.append(5'000'000, ')');
   p += "e.";
   ScanReport r = Scan(p);
   EXPECT_EQ(r.verdict, Verdict::kUnscannable);
   EXPECT_NE(r.findings[0].detail.find("more than 4M objects"), std::string::npos);
   EXPECT_LT(elapsed.count(), 5.0);
+}
+
+TEST_F(ScanBytes, StackDepthIsBounded) {
+  // NONE costs no object (shared), but the stack itself is bounded.
+  std::string p = "\x80\x04";
+  p.append(5'000'000, 'N');
+  p += ".";
+  ScanReport r = Scan(p);
+  EXPECT_EQ(r.verdict, Verdict::kUnscannable);
+  EXPECT_NE(r.findings[0].detail.find("stack deeper than 4M"), std::string::npos);
 }
 
 TEST_F(ScanBytes, GlobalsInsideAStackOfPicklesAreAllFound) {
