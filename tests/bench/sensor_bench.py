@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """Sensor overhead benchmark. In one run on one machine, a syscall-heavy
-workload (open/close, connect, spawn loops) is timed:
+workload (open/close, connect, spawn and pread loops) is timed:
 
   unmonitored   nothing attached
   untracked     nbwardend running on the bundled policies; workload not a target
@@ -136,11 +136,13 @@ def main():
     ap.add_argument("--open-n", type=int, default=200000)
     ap.add_argument("--connect-n", type=int, default=4000)
     ap.add_argument("--spawn-n", type=int, default=400)
+    ap.add_argument("--read-n", type=int, default=400000)
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("sensor_bench: run as root")
 
-    sizes = {"open": args.open_n, "connect": args.connect_n, "spawn": args.spawn_n}
+    sizes = {"open": args.open_n, "connect": args.connect_n, "spawn": args.spawn_n,
+             "read": args.read_n}
     tmp = tempfile.mkdtemp(prefix="nbwbench.")
     # The bundled policy (targets, lists, every rule) plus a selector that
     # makes the workload a target: the tracked runs pay for rule evaluation.
@@ -169,10 +171,12 @@ def main():
     base = results["unmonitored"]
     print("\nSensor overhead (median of %d runs; ns per operation, ratio to unmonitored;"
           " workload pinned to CPU 0, daemon to CPU 1: %s)\n" % (args.repeat, PIN))
-    print("%-12s %22s %22s %22s" % ("scenario", "open+close", "connect+close", "fork+exec+wait"))
+    print("%-12s %22s %22s %22s %22s" % ("scenario", "open+close", "connect+close",
+                                         "fork+exec+wait", "pread"))
     for sc, r in results.items():
-        cells = ["%10.0f ns  %5.2fx" % (r[m], r[m] / base[m]) for m in ("open", "connect", "spawn")]
-        print("%-12s %22s %22s %22s" % (sc, *cells))
+        cells = ["%10.0f ns  %5.2fx" % (r[m], r[m] / base[m])
+                 for m in ("open", "connect", "spawn", "read")]
+        print("%-12s %22s %22s %22s %22s" % (sc, *cells))
     if not a.ok:
         print("auditd       not measured: %s" % getattr(a, "error", "auditd/auditctl missing"))
     print("\ntracked run: %d events from the kernel, %d dropped"

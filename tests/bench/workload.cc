@@ -4,6 +4,8 @@
 //   open     open("/etc/hostname") + close
 //   connect  TCP connect to a loopback listener + close (accepted by a thread)
 //   spawn    fork + exec /bin/true + wait
+//   read     pread(64 bytes at offset 0) of an open file: the model guard's
+//            content check runs on every read of a target
 // With THREADS > 1, `open` runs in that many processes at once (for the
 // event-rate measurement); ns_per_op is then per process.
 #include <arpa/inet.h>
@@ -64,6 +66,19 @@ static double ConnectLoop(long n) {
   return r;
 }
 
+static double ReadLoop(long n) {
+  int fd = open("/etc/hostname", O_RDONLY);
+  if (fd < 0) std::abort();
+  char buf[64];
+  auto t0 = Clock::now();
+  for (long i = 0; i < n; i++) {
+    if (pread(fd, buf, sizeof buf, 0) < 0) std::abort();
+  }
+  double r = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / n;
+  close(fd);
+  return r;
+}
+
 static double SpawnLoop(long n) {
   auto t0 = Clock::now();
   for (long i = 0; i < n; i++) {
@@ -80,7 +95,7 @@ static double SpawnLoop(long n) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: nbw_bench_workload open|connect|spawn N [PROCS]\n");
+    std::fprintf(stderr, "usage: nbw_bench_workload open|connect|spawn|read N [PROCS]\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -104,6 +119,9 @@ int main(int argc, char** argv) {
     ns = ConnectLoop(n);
   } else if (mode == "spawn") {
     ns = SpawnLoop(n);
+  } else if (mode == "read") {
+    ReadLoop(n / 10);
+    ns = ReadLoop(n);
   } else {
     return 2;
   }

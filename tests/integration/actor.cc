@@ -178,7 +178,30 @@ int main(int argc, char** argv) {
     return argv[i + 1];
   };
 
-  if (act == "open") {  // open PATH: plain absolute or relative open
+  if (act == "model-load") {
+    // model-load PATH CLOSE_MS: open and read like a model loader, then run
+    // /bin/true from a forked child (the payload's move). CLOSE_MS < 0: the
+    // file stays open meanwhile; else it is closed that long before.
+    const int fd = MustOpen(arg(1), O_RDONLY);
+    char buf[64];
+    if (read(fd, buf, sizeof buf) < 0) Die("read");
+    const long close_ms = std::atol(arg(2));
+    if (close_ms >= 0) {
+      close(fd);
+      usleep(close_ms * 1000);
+    }
+    pid_t c = fork();
+    if (c < 0) Die("fork");
+    if (c == 0) {
+      execl("/bin/true", "true", nullptr);
+      _exit(127);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    Out("child", c);
+    Out("child_signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    if (close_ms < 0) close(fd);
+  } else if (act == "open") {  // open PATH: plain absolute or relative open
     close(MustOpen(arg(1), O_RDONLY));
   } else if (act == "open-in") {  // open-in DIR NAME: chdir, then relative open
     if (chdir(arg(1)) != 0) Die("chdir");

@@ -598,3 +598,122 @@ TEST_F(SensorTest, UserfaultfdIsReported) {
 
 }  // namespace
 }  // namespace nbw::testing
+
+// ---- model-load window ----------------------------------------------------------
+
+namespace nbw::testing {
+namespace {
+
+class ModelWindowTest : public SensorTest {
+ protected:
+  void SetUp() override {
+    SensorTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    Sensor& s = SensorHarness::Get().sensor();
+    ASSERT_TRUE(s.SetModelExtensions({".pt", ".pkl"}).ok());
+    ASSERT_TRUE(s.SetModelGrace(std::chrono::milliseconds(100)).ok());
+  }
+  void TearDown() override {
+    if (geteuid() == 0) {
+      Sensor& s = SensorHarness::Get().sensor();
+      s.ClearEnforcement();
+      (void)s.SetModelExtensions({});
+    }
+    SensorTest::TearDown();
+  }
+  void Write(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ + "/" + name, std::ios::binary) << bytes;
+  }
+  // The exec event of the actor's forked /bin/true.
+  static const Event* ChildExec(const ActorRun& r) {
+    for (const Event* e : r.Of(EventKind::kExec)) {
+      if (e->tgid == static_cast<uint32_t>(r.out.at("child"))) return e;
+    }
+    return nullptr;
+  }
+};
+
+const std::string kPickleHead = std::string("\x80\x04\x95\x10\0\0\0\0\0\0\0}\x94.", 14);
+
+TEST_F(ModelWindowTest, OpeningAModelByExtensionOpensAWindowInTheSameSyscall) {
+  Write("m.pt", "not even a model");
+  auto r = Run({"model-load", dir_ + "/m.pt", "-1"});
+  ASSERT_EQ(ExitCode(r), 0);
+  const Event* m = r.First(EventKind::kModel);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->tgid, static_cast<uint32_t>(r.pid));
+  EXPECT_EQ(m->str[0], dir_ + "/m.pt");
+  EXPECT_EQ(m->args[1], uint64_t{NBW_MODEL_BY_EXT});
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/m.pt").c_str(), &st), 0);
+  EXPECT_EQ(m->args[2], st.st_ino);
+  EXPECT_EQ(m->args[4], 16u);  // size
+  // The open that opened it is not itself inside; the read after it is.
+  auto opens = OpensOf(r, dir_ + "/m.pt");
+  ASSERT_EQ(opens.size(), 1u);
+  EXPECT_FALSE(opens[0]->flags & NBW_F_MODEL_WINDOW);
+  const Event* fork = r.First(EventKind::kFork);
+  ASSERT_NE(fork, nullptr);
+  EXPECT_TRUE(fork->flags & NBW_F_MODEL_WINDOW);
+  const Event* exec = ChildExec(r);
+  ASSERT_NE(exec, nullptr);
+  EXPECT_TRUE(exec->flags & NBW_F_MODEL_WINDOW) << "a child forked in a window inherits it";
+}
+
+TEST_F(ModelWindowTest, ARenamedModelOpensTheWindowOnItsFirstRead) {
+  Write("weights.bin", kPickleHead);
+  auto r = Run({"model-load", dir_ + "/weights.bin", "-1"});
+  ASSERT_EQ(ExitCode(r), 0);
+  auto models = r.Of(EventKind::kModel);
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0]->args[1], uint64_t{NBW_MODEL_BY_MAGIC});
+  EXPECT_EQ(models[0]->str[0], dir_ + "/weights.bin");
+  ASSERT_NE(ChildExec(r), nullptr);
+  EXPECT_TRUE(ChildExec(r)->flags & NBW_F_MODEL_WINDOW);
+}
+
+TEST_F(ModelWindowTest, AnOrdinaryFileOpensNoWindow) {
+  Write("notes.bin", "just text, no magic");
+  auto r = Run({"model-load", dir_ + "/notes.bin", "-1"});
+  ASSERT_EQ(ExitCode(r), 0);
+  EXPECT_EQ(r.First(EventKind::kModel), nullptr);
+  ASSERT_NE(ChildExec(r), nullptr);
+  EXPECT_FALSE(ChildExec(r)->flags & NBW_F_MODEL_WINDOW);
+}
+
+TEST_F(ModelWindowTest, TheWindowOutlivesTheCloseByTheGraceOnly) {
+  Write("a.pkl", kPickleHead);
+  auto within = Run({"model-load", dir_ + "/a.pkl", "0"});
+  ASSERT_NE(ChildExec(within), nullptr);
+  EXPECT_TRUE(ChildExec(within)->flags & NBW_F_MODEL_WINDOW) << "inside the 100 ms grace";
+  auto after = Run({"model-load", dir_ + "/a.pkl", "300"});
+  ASSERT_NE(ChildExec(after), nullptr);
+  EXPECT_FALSE(ChildExec(after)->flags & NBW_F_MODEL_WINDOW) << "300 ms after the close";
+}
+
+TEST_F(ModelWindowTest, KillEnforcementStopsTheChildBeforeItRuns) {
+  ASSERT_TRUE(SensorHarness::Get()
+                  .sensor()
+                  .AddModelEnforcement(Sensor::kAnyRole, NBW_MODEL_KILL_EXEC)
+                  .ok());
+  Write("evil.pt", kPickleHead);
+  auto r = Run({"model-load", dir_ + "/evil.pt", "-1"});
+  ASSERT_EQ(ExitCode(r), 0);
+  EXPECT_EQ(r.out.at("child_signal"), SIGKILL);
+  const Event* exec = ChildExec(r);
+  ASSERT_NE(exec, nullptr);
+  EXPECT_TRUE(exec->flags & NBW_F_KILLED);
+  // Outside a window the same exec runs.
+  Write("plain.txt", "text");
+  auto ok = Run({"model-load", dir_ + "/plain.txt", "-1"});
+  EXPECT_EQ(ok.out.at("child_signal"), 0);
+}
+
+TEST_F(ModelWindowTest, AnUntrackedLoaderOpensNothing) {
+  Write("u.pt", kPickleHead);
+  auto r = Run({"model-load", dir_ + "/u.pt", "-1"}, /*track=*/false);
+  EXPECT_TRUE(r.events.empty());
+}
+
+}  // namespace
+}  // namespace nbw::testing

@@ -185,6 +185,17 @@ INSTANTIATE_TEST_SUITE_P(
             "    action: deny\n    when: {net.address: [10.0.0.1]}\n"
             "    except: [{proc.uid: 0}]\n",
             "the kernel cannot judge 'any', 'not' or 'except'"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+            "    action: kill\n    when: {model.loading: true, exec.name: sh}\n",
+            "rule A: action 'kill': with model.loading the kernel kills every exec in the "
+            "window; drop exec.name"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: exec\n    severity: notice\n"
+            "    action: kill\n    when: {model.loading: false}\n",
+            "rule A: action 'kill': the kernel judges 'model.loading: true' only"},
+        Bad{"rules:\n  - id: A\n    name: a\n    event: net\n    severity: notice\n"
+            "    action: deny\n    when: {model.loading: true, net.port: 443}\n",
+            "with model.loading the kernel refuses every connect in the window; drop "
+            "net.address and net.port"},
         Bad{"rules:\n  - id: A\n    nam: a\n", "bad.yaml:3:5: unknown rule field 'nam'"},
         Bad{"rule:\n  - id: A\n", "bad.yaml:1:1: unknown section 'rule'"}));
 
@@ -215,6 +226,30 @@ TEST(Rules, KillAndDenyRulesCompileToKernelParts) {
   EXPECT_EQ(d.kernel.addrs[0].bytes, (std::vector<uint8_t>{169, 254, 169, 254}));
   EXPECT_EQ(d.kernel.addrs[1].family, AF_INET6);
   EXPECT_EQ(d.kernel.ports, (std::vector<uint16_t>{80, 443}));
+}
+
+TEST(Rules, ModelWindowEnforcementCompiles) {
+  auto rs = RuleSet::LoadString(R"(
+rules:
+  - id: K
+    name: k
+    event: exec
+    action: kill
+    severity: critical
+    when: {model.loading: true}
+  - id: D
+    name: d
+    event: net
+    action: deny
+    severity: critical
+    when: {net.op: connect, model.loading: true}
+)",
+                                "p.yaml");
+  ASSERT_TRUE(rs.ok()) << rs.status().message();
+  for (const auto& r : rs->rules()) {
+    EXPECT_TRUE(r->kernel.model_window) << r->id;
+    EXPECT_TRUE(r->kernel.exec_names.empty() && r->kernel.addrs.empty());
+  }
 }
 
 TEST(Rules, BundledPoliciesLoad) {
