@@ -84,15 +84,48 @@ static __always_inline void nbw_syscall_args(struct pt_regs *regs, __u64 a[6])
 	a[5] = blk.r9;
 }
 
-/* The thread's model-load window if it is open now (bpf/model.bpf.h). */
+/*
+ * Model-load windows (bpf/model.bpf.h) are looked up on every event of a
+ * target, but exist only while a model loads. nbw_live_windows counts the
+ * entries of model_windows so that, almost always, no lookup happens. It
+ * must never be lower than the number of entries: it is raised before an
+ * insert (and lowered again if the insert fails) and lowered only after a
+ * delete succeeded. Expired windows are deleted when found.
+ */
+__u64 nbw_live_windows = 0;
+
+static __always_inline long nbw_window_put(__u32 tid, struct nbw_model_window *w)
+{
+	long err;
+
+	if (bpf_map_update_elem(&model_windows, &tid, w, BPF_EXIST) == 0)
+		return 0; /* replaced: no new entry */
+	__sync_fetch_and_add(&nbw_live_windows, 1);
+	err = bpf_map_update_elem(&model_windows, &tid, w, BPF_NOEXIST);
+	if (err)
+		__sync_fetch_and_add(&nbw_live_windows, -1);
+	return err;
+}
+
+static __always_inline void nbw_window_del(__u32 tid)
+{
+	if (bpf_map_delete_elem(&model_windows, &tid) == 0)
+		__sync_fetch_and_add(&nbw_live_windows, -1);
+}
+
+/* The thread's model-load window if it is open now. */
 static __always_inline struct nbw_model_window *nbw_window(__u32 tid)
 {
-	struct nbw_model_window *w = bpf_map_lookup_elem(&model_windows, &tid);
+	struct nbw_model_window *w;
 
+	if (!nbw_live_windows)
+		return NULL;
+	w = bpf_map_lookup_elem(&model_windows, &tid);
 	if (!w)
 		return NULL;
 	if (w->inherited || bpf_ktime_get_boot_ns() < w->closes_at)
 		return w;
+	nbw_window_del(tid);
 	return NULL;
 }
 

@@ -85,7 +85,7 @@ __noinline int nbw_model_window_open(long fd, __u32 trigger)
 	w.closes_at = w.id + (cfg && cfg->max_open_ns ? cfg->max_open_ns : 600000000000ULL);
 	w.loader = id >> 32;
 	w.fd = fd;
-	if (bpf_map_update_elem(&model_windows, &tid, &w, BPF_ANY)) {
+	if (nbw_window_put(tid, &w)) {
 		nbw_count(NBW_CNT_WINDOW_FULL);
 		return 0;
 	}
@@ -173,7 +173,7 @@ static __always_inline void nbw_model_check_read(struct pt_regs *regs, long nr, 
 	/* From the start of the file: pread at 0, or read leaving f_pos == ret */
 	if (nr == __NR_pread64 ? a[3] != 0 : BPF_CORE_READ(f, f_pos) != ret)
 		return;
-	w = bpf_map_lookup_elem(&model_windows, &tid);
+	w = nbw_window(tid);
 	if (w && !w->inherited && w->fd == (__s32)a[0])
 		return; /* opened by extension already */
 	nbw_model_window_open(a[0], NBW_MODEL_BY_MAGIC);
@@ -184,12 +184,15 @@ static __always_inline void nbw_model_check_read(struct pt_regs *regs, long nr, 
 static __always_inline void nbw_model_check_close(struct pt_regs *regs, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct nbw_model_window *w = bpf_map_lookup_elem(&model_windows, &tid);
+	struct nbw_model_window *w;
 	struct nbw_model_cfg *cfg;
 	__u32 zero = 0;
 	long fd;
 
-	if (!w || w->inherited || w->fd < 0 || ret != 0)
+	if (!nbw_live_windows || ret != 0)
+		return;
+	w = bpf_map_lookup_elem(&model_windows, &tid);
+	if (!w || w->inherited || w->fd < 0)
 		return;
 	fd = BPF_CORE_READ(regs, di);
 	if (fd != w->fd)
@@ -220,7 +223,7 @@ static __always_inline void nbw_model_inherit(__u32 parent_tid, __u32 child_tid,
 	} else {
 		c.inherited = 1;
 	}
-	if (bpf_map_update_elem(&model_windows, &child_tid, &c, BPF_ANY))
+	if (nbw_window_put(child_tid, &c))
 		nbw_count(NBW_CNT_WINDOW_FULL);
 }
 

@@ -35,8 +35,8 @@ static __always_inline bool nbw_exec_in_window(__u32 tid, __u32 old_tid)
 	w = nbw_window(old_tid);
 	if (!w)
 		return nbw_window(tid) != NULL;
-	bpf_map_update_elem(&model_windows, &tid, w, BPF_ANY);
-	bpf_map_delete_elem(&model_windows, &old_tid);
+	nbw_window_put(tid, w);
+	nbw_window_del(old_tid);
 	return true;
 }
 
@@ -191,7 +191,8 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 	if (!nbw_is_tracked(tgid))
 		return 0;
 	bpf_map_delete_elem(&inflight, &id);
-	bpf_map_delete_elem(&model_windows, &tid);
+	if (nbw_live_windows)
+		nbw_window_del(tid);
 	st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st || !nbw_group_dead(task))
 		return 0;

@@ -34,6 +34,31 @@ void ModelGuard::SetPolicy(std::shared_ptr<const ModelGuardPolicy> policy) {
   cache_order_.clear();
 }
 
+namespace {
+
+// Opens `path` for reading only if it is the regular file with inode `ino`.
+// The path is a target's fd link or a name a target controls: it may have
+// been swapped for a FIFO or a device since the kernel saw it, and opening
+// some devices has side effects. So: O_PATH first (opens nothing), check,
+// then reopen that very inode through /proc/self/fd.
+UniqueFd OpenRegular(const std::string& path, uint64_t ino, struct stat& st) {
+  UniqueFd pinned(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!pinned.valid() || fstat(pinned.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_ino != ino) {
+    return UniqueFd();
+  }
+  const std::string self = fmt::format("/proc/self/fd/{}", pinned.get());
+  UniqueFd fd(::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  struct stat again {};
+  if (!fd.valid() || fstat(fd.get(), &again) != 0 || again.st_ino != st.st_ino ||
+      again.st_dev != st.st_dev) {
+    return UniqueFd();
+  }
+  return fd;
+}
+
+}  // namespace
+
 std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
   counters_.windows++;
   auto load = std::make_shared<ModelLoad>();
@@ -51,18 +76,11 @@ std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
   // The loader's fd is the file the kernel judged. If it is already closed
   // (read whole, then unpickled from memory), the path is the fallback,
   // accepted only if it is still the same inode.
-  std::string via = fmt::format("/proc/{}/fd/{}", ev.tgid, load->fd);
-  UniqueFd fd(::open(via.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   struct stat st {};
-  if (!fd.valid() || fstat(fd.get(), &st) != 0 || st.st_ino != load->inode) {
-    fd.reset(::open(load->path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-    if (!fd.valid() || fstat(fd.get(), &st) != 0 || st.st_ino != load->inode) {
-      Fail(load, "the model file was gone or replaced before it could be read");
-      return load;
-    }
-  }
-  if (!S_ISREG(st.st_mode)) {
-    Fail(load, "not a regular file");
+  UniqueFd fd = OpenRegular(fmt::format("/proc/{}/fd/{}", ev.tgid, load->fd), load->inode, st);
+  if (!fd.valid()) fd = OpenRegular(load->path, load->inode, st);
+  if (!fd.valid()) {
+    Fail(load, "the model file was gone or replaced before it could be read");
     return load;
   }
   Key key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),

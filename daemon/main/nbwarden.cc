@@ -59,6 +59,14 @@ int Status(const std::string& path) {
     fmt::print("targets:  {} live, {} found; {} candidates, {} rejected\n",
                a.value("targets_live", 0), a.value("targets_found", 0), a.value("candidates", 0),
                a.value("candidates_rejected", 0));
+    if (j.contains("model_guard")) {
+      const auto& m = j["model_guard"];
+      fmt::print(
+          "models:   {} load windows, {} scans, {} from cache; not scanned: {} (queue full) "
+          "{} (unreadable); windows lost: {}\n",
+          m.value("windows", 0), m.value("scans", 0), m.value("cache_hits", 0),
+          m.value("queue_full", 0), m.value("open_failed", 0), m.value("window_full", 0));
+    }
     return alive ? 0 : 3;
   } catch (const nlohmann::json::exception& e) {
     std::fprintf(stderr, "nbwarden status: %s: %s\n", path.c_str(), e.what());
