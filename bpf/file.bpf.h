@@ -63,6 +63,7 @@ static __always_inline void nbw_put_raw_path(struct nbw_event_buf *b, int slot, 
 __noinline int nbw_exit_open(struct nbw_inflight *in, long ret)
 {
 	struct nbw_event_buf *b;
+	struct file *f = NULL;
 	__u32 used = 0;
 
 	if (!in)
@@ -73,13 +74,15 @@ __noinline int nbw_exit_open(struct nbw_inflight *in, long ret)
 	b->ev.args[0] = in->args[0];
 	b->ev.args[1] = in->args[1];
 	b->ev.args[2] = in->args[2];
-	if (ret >= 0)
-		nbw_put_file_path(b, 0, nbw_fd_file(ret), &used);
-	else
+	if (ret >= 0) {
+		f = nbw_fd_file(ret);
+		nbw_put_file_path(b, 0, f, &used);
+	} else {
 		nbw_put_raw_path(b, 0, 1, (const char *)in->args[3], in->args[2], &used);
+	}
 	nbw_submit(b, used);
 	if (ret >= 0)
-		nbw_model_check_open(ret, in->args[0]);
+		nbw_model_check_open(f, ret, in->args[0]);
 	return 0;
 }
 

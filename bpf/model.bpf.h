@@ -104,19 +104,18 @@ __noinline int nbw_model_window_open(long fd, __u32 trigger)
 	return 0;
 }
 
-/* After a target's successful open: a read-only open of a regular file
- * with a model extension opens the window. */
-static __always_inline void nbw_model_check_open(long fd, __u64 flags)
+/* After a target's successful open of f: a read-only open of a regular
+ * file with a model extension opens the window. Cheapest test first: this
+ * runs for every open of a target (imports open hundreds of files). */
+static __always_inline void nbw_model_check_open(struct file *f, long fd, __u64 flags)
 {
-	struct file *f;
-
-	if ((flags & O_ACCMODE_) != 0)
+	if ((flags & O_ACCMODE_) != 0 || !f)
 		return; /* written, not loaded */
-	f = nbw_fd_file(fd);
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFREG_)
+	if (!nbw_model_ext(f))
 		return;
-	if (nbw_model_ext(f))
-		nbw_model_window_open(fd, NBW_MODEL_BY_EXT);
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFREG_)
+		return;
+	nbw_model_window_open(fd, NBW_MODEL_BY_EXT);
 }
 
 /* The first bytes of a file a model loader reads. A zip counts only if its
