@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// SeccompProfile: a seccomp profile in the OCI runtime-spec / Docker JSON
+// format (defaultAction, defaultErrnoRet, architectures, syscalls[] with
+// names, action, errnoRet, args, includes/excludes), so one file serves
+// Docker, containerd, Kubernetes `seccompProfile: Localhost` and nbwarden.
+// Parsing validates every field; an error names the file, line:col and the
+// entry ("notebook-kernel.json:41:7: syscalls[3].args[0].op: ..."). A valid
+// profile compiles to a libseccomp filter. Plain values; any thread.
+#pragma once
+
+#include <seccomp.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nbw {
+
+struct SeccompArg {
+  unsigned index = 0;  // 0..5
+  uint64_t value = 0;
+  uint64_t value_two = 0;  // the mask's expected value, for SCMP_CMP_MASKED_EQ
+  std::string op;          // SCMP_CMP_EQ, ...
+};
+
+struct SeccompRule {
+  std::vector<std::string> names;
+  std::string action;  // SCMP_ACT_*
+  std::optional<uint32_t> errno_ret;
+  std::vector<SeccompArg> args;
+  std::vector<std::string> include_arches, exclude_arches;  // "includes"/"excludes"
+  std::vector<std::string> include_caps, exclude_caps;
+  std::string comment;
+};
+
+struct SeccompProfile {
+  std::string default_action;
+  std::optional<uint32_t> default_errno_ret;
+  std::vector<std::string> architectures;  // SCMP_ARCH_*
+  std::vector<SeccompRule> syscalls;
+  std::string origin;  // file it came from
+
+  static Result<SeccompProfile> Parse(const std::string& json, const std::string& origin);
+  static Result<SeccompProfile> Load(const std::string& path);
+};
+
+struct FilterDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using SeccompFilter = std::unique_ptr<void, FilterDeleter>;
+
+struct CompileReport {
+  std::vector<std::string> unknown;  // syscall names this libseccomp/arch does not know
+  size_t rules = 0;                  // libseccomp rules added
+};
+
+// Builds the filter for the running architecture. Names unknown here are
+// skipped (a profile lists syscalls for many kernels, as Docker's does) and
+// reported. `have_cap(name)` answers includes/excludes on capabilities.
+Result<SeccompFilter> CompileProfile(const SeccompProfile& p, CompileReport* report = nullptr);
+
+// "SCMP_ACT_ERRNO" + errno -> libseccomp action; nullopt if not an action.
+std::optional<uint32_t> SeccompAction(const std::string& name, std::optional<uint32_t> errno_ret);
+
+}  // namespace nbw

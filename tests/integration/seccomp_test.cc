@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// Seccomp profiles and nbwarden-exec, for real: filters loaded into this
+// kernel on real processes. nbw_seccomp_probe tries each refused syscall
+// with harmless arguments; under the notebook-kernel profile each must get
+// EPERM (clone3: ENOSYS), and without it none may (so it is the filter that
+// refused, not the kernel). Parsing errors must name file, line and entry.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "seccomp/profile.h"
+
+namespace nbw {
+namespace {
+
+const std::string kProfile = NBW_SOURCE_DIR "/policies/seccomp/notebook-kernel.json";
+
+struct Ran {
+  int status = -1;
+  std::string out, err;
+};
+
+// Runs argv with stdout and stderr captured (through files: no deadlock).
+Ran Spawn(const std::vector<std::string>& argv) {
+  char out_path[] = "/tmp/nbw-sc-out-XXXXXX";
+  char err_path[] = "/tmp/nbw-sc-err-XXXXXX";
+  int out = mkstemp(out_path), err = mkstemp(err_path);
+  pid_t c = fork();
+  if (c == 0) {
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(99);
+  }
+  Ran r;
+  waitpid(c, &r.status, 0);
+  auto slurp = [](const char* p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  r.out = slurp(out_path), r.err = slurp(err_path);
+  close(out), close(err), unlink(out_path), unlink(err_path);
+  return r;
+}
+
+int Exit(const Ran& r) {
+  return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+}
+
+std::map<std::string, std::string> Results(const std::string& out) {
+  std::map<std::string, std::string> m;
+  std::istringstream in(out);
+  std::string name, res;
+  while (in >> name >> res) m[name] = res;
+  return m;
+}
+
+TEST(NotebookProfile, EveryRefusedSyscallGetsEpermAndTheRestRun) {
+  Ran r = Spawn({NBW_EXEC_PATH, "--profile", kProfile, "--", NBW_PROBE_PATH});
+  ASSERT_EQ(Exit(r), 0) << r.err;
+  auto got = Results(r.out);
+  ASSERT_EQ(got.size(), 32u) << r.out;
+  const std::set<std::string> allowed = {"unshare-uts", "clone-plain", "getpid"};
+  for (const auto& [name, res] : got) {
+    if (allowed.count(name)) {
+      EXPECT_EQ(res, "ok") << name;
+    } else if (name == "clone3") {
+      EXPECT_EQ(res, "ENOSYS") << "clone3 must fall back to the filtered clone";
+    } else {
+      EXPECT_EQ(res, "EPERM") << name;
+    }
+  }
+}
+
+TEST(NotebookProfile, WithoutTheFilterNoneOfThemIsRefusedWithEperm) {
+  if (geteuid() != 0) {
+    if (std::getenv("NBW_REQUIRE_BPF")) FAIL() << "needs root (CI)";
+    GTEST_SKIP() << "as non-root the kernel itself refuses many of these";
+  }
+  Ran r = Spawn({NBW_PROBE_PATH});
+  ASSERT_EQ(Exit(r), 0);
+  auto got = Results(r.out);
+  ASSERT_EQ(got.size(), 32u);
+  for (const auto& [name, res] : got) EXPECT_NE(res, "EPERM") << name;
+  EXPECT_EQ(got["unshare-user"], "ok");
+  EXPECT_NE(got["clone3"], "ENOSYS");
+}
+
+TEST(NotebookProfile, ADataScienceSessionRunsUnderIt) {
+  const std::string script = R"(
+import json, os, subprocess, tempfile
+import numpy as np, pandas as pd
+df = pd.DataFrame({"a": np.arange(10), "b": np.arange(10) ** 2})
+d = tempfile.mkdtemp()
+df.to_csv(os.path.join(d, "x.csv"))
+back = pd.read_csv(os.path.join(d, "x.csv"))
+shell = subprocess.run(["sh", "-c", "ls / | wc -l"], capture_output=True, text=True)
+status = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+print(json.dumps({"sum": int(back["b"].sum()), "shell_ok": shell.returncode == 0,
+                  "seccomp": status["Seccomp"].strip(), "nnp": status["NoNewPrivs"].strip()}))
+)";
+  Ran r = Spawn({NBW_EXEC_PATH, "--profile", kProfile, "--", "/usr/bin/python3", "-c", script});
+  ASSERT_EQ(Exit(r), 0) << r.err;
+  EXPECT_EQ(r.out, "{\"sum\": 285, \"shell_ok\": true, \"seccomp\": \"2\", \"nnp\": \"1\"}\n");
+}
+
+TEST(Launcher, AProfileIsFoundByNameInTheProfilesDirectory) {
+  Ran r = Spawn({NBW_EXEC_PATH, "--profile", "notebook-kernel", "--profiles",
+                 NBW_SOURCE_DIR "/policies/seccomp", "--", "/bin/sh", "-c",
+                 "grep -q '^Seccomp:.2' /proc/self/status && echo filtered"});
+  ASSERT_EQ(Exit(r), 0) << r.err;
+  EXPECT_EQ(r.out, "filtered\n");
+}
+
+TEST(Launcher, AnInvalidProfileNamesTheEntryAndRunsNothing) {
+  const std::string dir = std::filesystem::temp_directory_path() / "nbw-sc-bad";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/bad.json") << R"({
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [
+    {"names": ["mount"], "action": "SCMP_ACT_ERRNO"},
+    {"names": ["unshare"], "action": "SCMP_ACT_ERRNO",
+     "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SOMETIMES"}]}
+  ]
+})";
+  Ran r = Spawn({NBW_EXEC_PATH, "--profile", dir + "/bad.json", "--", "/bin/touch", dir + "/ran"});
+  EXPECT_EQ(Exit(r), 125);
+  EXPECT_EQ(r.err, "nbwarden-exec: " + dir +
+                       "/bad.json: syscalls[1].args[0].op: must be one of SCMP_CMP_NE, "
+                       "SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, "
+                       "SCMP_CMP_MASKED_EQ\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ran"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Launcher, ExitStatusSaysWhetherTheCommandWasFound) {
+  const std::string plain = std::filesystem::temp_directory_path() / "nbw-sc-not-executable";
+  std::ofstream(plain) << "data\n";
+  std::filesystem::permissions(
+      plain, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(Exit(Spawn({NBW_EXEC_PATH, "--profile", kProfile, "--", "/nonexistent/cmd"})), 127);
+  EXPECT_EQ(Exit(Spawn({NBW_EXEC_PATH, "--profile", kProfile, "--", plain})), 126);
+  EXPECT_EQ(Exit(Spawn({NBW_EXEC_PATH, "--profile", kProfile})), 125);
+  EXPECT_EQ(Exit(Spawn({NBW_EXEC_PATH, "--profile", kProfile, "--", "/bin/sh", "-c", "exit 3"})),
+            3);
+  std::filesystem::remove(plain);
+}
+
+TEST(ProfileParse, ErrorsNameTheFileLineAndEntry) {
+  struct Case {
+    std::string json, error;
+  };
+  const std::vector<Case> cases = {
+      {"{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": [}\n",
+       "p.json:3:16: not JSON"},
+      {R"({"syscalls": []})", "p.json: profile: needs 'defaultAction'"},
+      {R"({"defaultAction": "ALLOW"})", "p.json: defaultAction: must be one of SCMP_ACT_ALLOW"},
+      {R"({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 99999})",
+       "p.json: defaultErrnoRet: must be an errno number from 0 to 4095"},
+      {R"({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]})",
+       "p.json: architectures: 'SCMP_ARCH_Z80' is not an architecture libseccomp knows"},
+      {R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"action": "SCMP_ACT_ERRNO"}]})",
+       "p.json: syscalls[0]: needs 'names'"},
+      {R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action":
+          "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 0, "op": "SCMP_CMP_EQ"}]}]})",
+       "p.json: syscalls[0].args[0].index: must be an argument number from 0 to 5"},
+      {R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action":
+          "SCMP_ACT_ERRNO", "nmaes": []}]})",
+       "p.json: syscalls[0]: unknown key 'nmaes'"},
+  };
+  for (const auto& c : cases) {
+    auto p = SeccompProfile::Parse(c.json, "p.json");
+    ASSERT_FALSE(p.ok()) << c.json;
+    EXPECT_EQ(p.status().message().substr(0, c.error.size()), c.error) << p.status().message();
+  }
+}
+
+TEST(ProfileParse, TheShippedProfileCompilesWithEveryNameKnown) {
+  auto p = SeccompProfile::Load(kProfile);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  CompileReport rep;
+  auto f = CompileProfile(*p, &rep);
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(rep.unknown, std::vector<std::string>{});
+  EXPECT_GT(rep.rules, 50u);
+}
+
+}  // namespace
+}  // namespace nbw
