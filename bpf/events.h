@@ -23,16 +23,17 @@
 #define NBW_SOCKADDR_MAX 128 /* sizeof(struct sockaddr_storage) */
 
 enum nbw_kind {
-	NBW_EV_EXEC = 1,    /* a target (or candidate) exec'd */
-	NBW_EV_FORK = 2,    /* a target created a process */
-	NBW_EV_EXIT = 3,    /* a target's last thread exited */
-	NBW_EV_OPEN = 4,    /* open/openat/openat2/creat */
-	NBW_EV_NET = 5,	    /* connect/bind/listen/accept/accept4 */
-	NBW_EV_SOCKET = 6,  /* creation of a packet or raw socket */
-	NBW_EV_DUP = 7,	    /* dup2/dup3 of a socket onto fd 0, 1 or 2 */
-	NBW_EV_SYSCALL = 8, /* privilege/escape syscalls, see hdr.syscall */
-	NBW_EV_SIGNAL = 9,  /* a signal sent to another process */
-	NBW_EV_MODEL = 10,  /* a target opened a model file: a model-load window opened */
+	NBW_EV_EXEC = 1,     /* a target (or candidate) exec'd */
+	NBW_EV_FORK = 2,     /* a target created a process */
+	NBW_EV_EXIT = 3,     /* a target's last thread exited */
+	NBW_EV_OPEN = 4,     /* open/openat/openat2/creat */
+	NBW_EV_NET = 5,	     /* connect/bind/listen/accept/accept4 */
+	NBW_EV_SOCKET = 6,   /* creation of a packet or raw socket */
+	NBW_EV_DUP = 7,	     /* dup2/dup3 of a socket onto fd 0, 1 or 2 */
+	NBW_EV_SYSCALL = 8,  /* privilege/escape syscalls, see hdr.syscall */
+	NBW_EV_SIGNAL = 9,   /* a signal sent to another process */
+	NBW_EV_MODEL = 10,   /* a target opened a model file: a model-load window opened */
+	NBW_EV_SECCOMP = 11, /* a syscall the process's seccomp filter refused */
 	NBW_EV_KIND_MAX,
 };
 
@@ -93,6 +94,9 @@ struct nbw_hdr {
  *           (bpf/priv.bpf.h: nbw_priv_blobs). For syscalls with an fd-path
  *           blob (setns, finit_module, ...), [5] is that file's inode.
  *  SIGNAL:  [0] target pid [1] signal [2] target tgid (tgkill)
+ *  SECCOMP: [0..5] the refused syscall's raw arguments; hdr.syscall, hdr.ret
+ *           (the errno the filter returned). A refused syscall never reaches
+ *           sys_enter: it shows as an exit without an enter (bpf/seccomp.bpf.h).
  *  MODEL:   [0] fd [1] NBW_MODEL_BY_* [2] inode [3] device (kernel dev_t)
  *           [4] file size [5] window id; str: 0 path of the opened file
  */
@@ -160,6 +164,7 @@ enum nbw_counter {
 	NBW_CNT_DENIED,	       /* connects refused in the kernel */
 	NBW_CNT_WINDOWS,       /* model-load windows opened */
 	NBW_CNT_WINDOW_FULL,   /* model_windows map full: window not opened */
+	NBW_CNT_SECCOMP_FULL,  /* seccomp_entered map full: a refusal may go unseen */
 	NBW_CNT_MAX,
 };
 

@@ -158,6 +158,27 @@ struct {
 	__type(value, struct nbw_model_cfg);
 } model_cfg SEC(".maps");
 
+/* Seccomp violations (bpf/seccomp.bpf.h). filtered_bits: one bit per tgid,
+ * set for targets running under a seccomp filter; tested on every syscall
+ * that is not otherwise watched, so it must be as cheap as tracked_bits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NBW_PID_LIMIT / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} filtered_bits SEC(".maps");
+
+/* pid_tgid -> syscall number entered, for filtered targets only: a syscall
+ * that exits without having entered was refused by the filter. One entry
+ * per thread inside a syscall; 16384 is ample, a full map is counted (and
+ * then a refusal may go unseen: NBW_CNT_SECCOMP_FULL). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} seccomp_entered SEC(".maps");
+
 /* Drop and activity counters (enum nbw_counter), per CPU so incrementing is
  * a plain add; userspace sums the CPUs. */
 struct {

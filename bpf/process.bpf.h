@@ -9,6 +9,7 @@
 
 #include "common.bpf.h"
 #include "model.bpf.h"
+#include "seccomp.bpf.h"
 
 #define AT_EMPTY_PATH_ 0x1000
 
@@ -75,6 +76,8 @@ static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
 	} else {
 		state = *st;
 	}
+
+	nbw_seccomp_check_task(task, tgid);
 
 	/* Enforcement first, whatever happens to the event: SIGKILL from here is
 	 * delivered before the new program runs a single instruction. */
@@ -165,6 +168,8 @@ static __always_inline int nbw_on_fork(struct task_struct *parent, struct task_s
 		nbw_count(NBW_CNT_TRACKED_FULL);
 	else
 		nbw_mark(child_tgid, true);
+	if (nbw_is_filtered(tgid))
+		nbw_mark_filtered(child_tgid, true); /* filters are inherited */
 
 	in = bpf_map_lookup_elem(&inflight, &id);
 	if (in) {
@@ -188,6 +193,13 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 	__u32 *st;
 	struct nbw_event_buf *b;
 
+	/* Before the tracked test: a process untracked by userspace keeps its
+	 * filtered bit until here. */
+	if (nbw_is_filtered(tgid)) {
+		bpf_map_delete_elem(&seccomp_entered, &id);
+		if (nbw_group_dead(task))
+			nbw_mark_filtered(tgid, false);
+	}
 	if (!nbw_is_tracked(tgid))
 		return 0;
 	bpf_map_delete_elem(&inflight, &id);

@@ -22,6 +22,7 @@
 #include "file.bpf.h"
 #include "net.bpf.h"
 #include "priv.bpf.h"
+#include "seccomp.bpf.h"
 
 #ifndef __TARGET_ARCH_x86
 #error "the sensor's syscall table is x86_64 only for now"
@@ -88,7 +89,13 @@ int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u64 id;
 	bool keep;
 
-	if (!nbw_watched_syscall(nr) || !nbw_tracked_now())
+	id = bpf_get_current_pid_tgid();
+	/* Under a seccomp filter every entry is noted: an exit without one is a
+	 * refusal (bpf/seccomp.bpf.h). filtered implies tracked, except for a
+	 * moment after userspace untracks a process: checked too. */
+	if (nbw_is_filtered(id >> 32) && nbw_is_tracked(id >> 32))
+		nbw_seccomp_enter(id, nr);
+	if (!nbw_watched_syscall(nr) || !nbw_is_tracked(id >> 32))
 		return 0;
 	nbw_syscall_args((struct pt_regs *)ctx->args[0], a);
 
@@ -128,7 +135,6 @@ int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (!keep)
 		return 0;
-	id = bpf_get_current_pid_tgid();
 	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
 		nbw_count(NBW_CNT_INFLIGHT_FULL);
 	return 0;
@@ -168,6 +174,14 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!nbw_tracked_now())
 		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
+	id = bpf_get_current_pid_tgid();
+	if (nbw_is_filtered(id >> 32) && nbw_seccomp_exit(regs, id, nr, ret))
+		return 0; /* refused by the filter: it never ran */
+	if (nr == __NR_seccomp) {
+		if (ret == 0)
+			nbw_seccomp_check_task(nbw_task(), id >> 32);
+		return 0;
+	}
 	/* The model guard's exits (bpf/model.bpf.h): judged from the registers
 	 * at exit, so reads and closes need no enter/exit pairing. */
 	if (nr == __NR_read || nr == __NR_pread64) {
@@ -180,7 +194,6 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (!nbw_watched_syscall(nr))
 		return 0; /* nothing was kept at enter: skip the pairing lookup */
-	id = bpf_get_current_pid_tgid();
 	in = bpf_map_lookup_elem(&inflight, &id);
 	if (!in)
 		return 0;

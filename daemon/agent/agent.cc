@@ -403,6 +403,8 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
   if (rule.action == RuleAction::kDeny && ctx.ev.kind == EventKind::kNet && ctx.ev.ret == -EPERM) {
     action = "denied";
   }
+  // A seccomp refusal already happened in the kernel, whatever the rule says.
+  if (ctx.ev.kind == EventKind::kSeccomp) action = "denied";
   if (ctx.model && !ctx.model->report) {
     HoldAlert(rule, action, ctx);
     return;

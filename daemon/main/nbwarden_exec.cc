@@ -78,7 +78,16 @@ int main(int argc, char** argv) {
     return kLauncherFailed;
   }
   filter->reset();  // the kernel holds the filter now
-  execvp(argv[i], argv + i);
+  // The profile's name, first in the environment so the sensor's exec
+  // capture (the first 4 KiB of argv and env) carries it to the daemon.
+  std::vector<std::string> env_store{"NBW_SECCOMP_PROFILE=" + profile};
+  for (char** e = environ; *e; e++) {
+    if (std::strncmp(*e, "NBW_SECCOMP_PROFILE=", 20) != 0) env_store.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  execvpe(argv[i], argv + i, envp.data());
   const int err = errno;
   std::fprintf(stderr, "nbwarden-exec: %s: %s\n", argv[i], std::strerror(err));
   return err == ENOENT ? kNotFound : kCannotRun;

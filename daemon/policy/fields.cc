@@ -169,6 +169,19 @@ const std::vector<FieldSpec> kFields = {
        return w ? *w : std::string();
      },
      "argv of the target process that wrote the program"},
+    {"seccomp.syscall",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
+       std::string_view n = SyscallName(c.ev.syscall);
+       return n.empty() ? std::to_string(c.ev.syscall) : std::string(n);
+     },
+     "the syscall a seccomp filter refused"},
+    {"seccomp.profile",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.proc) return std::monostate{};
+       return c.proc->seccomp_profile;
+     },
+     "the profile nbwarden-exec applied (NBW_SECCOMP_PROFILE), empty if unknown"},
     {"model.loading",
      [](const EvalContext& c) -> FieldValue {
        return Is(c, EventKind::kModel) || (c.ev.flags & NBW_F_MODEL_WINDOW) != 0;

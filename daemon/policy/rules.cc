@@ -427,7 +427,7 @@ Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
       if (!kind) {
         return Status::Error(YamlWhere(origin, r["event"]),
                              fmt::format("{}: unknown event '{}' (exec, fork, exit, open, net, "
-                                         "socket, dup, syscall, signal, model)",
+                                         "socket, dup, syscall, signal, model, seccomp)",
                                          ctx, k));
       }
       rule->events.insert(*kind);

@@ -34,6 +34,7 @@ static void ApplyEnvironment(ProcessInfo& p, const std::string& env) {
     };
     if (auto v = value("JUPYTERHUB_USER")) p.jupyter.user = *v;
     if (auto v = value("JPY_SESSION_NAME")) p.jupyter.notebook_path = *v;
+    if (auto v = value("NBW_SECCOMP_PROFILE")) p.seccomp_profile = *v;
     if (auto v = value("KUBERNETES_SERVICE_HOST")) p.k8s_api_host = *v;
     if (auto v = value("KUBERNETES_SERVICE_PORT")) {
       unsigned port = 0;
@@ -99,6 +100,7 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
       c.mnt_ns = parent.mnt_ns;
       c.pid_ns = parent.pid_ns;
       c.jupyter = parent.jupyter;
+      c.seccomp_profile = parent.seccomp_profile;
       c.k8s_api_host = parent.k8s_api_host;
       c.k8s_api_port = parent.k8s_api_port;
       c.state = parent.state;

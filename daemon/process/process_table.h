@@ -40,6 +40,7 @@ struct ProcessInfo {
   uint16_t k8s_api_port = 0;
   uint32_t mnt_ns = 0, pid_ns = 0;
   JupyterIdentity jupyter;
+  std::string seccomp_profile;  // NBW_SECCOMP_PROFILE, set by nbwarden-exec
   TrackState state = TrackState::kNone;
   std::string role;          // role of the selector that made it (or its ancestor) a target
   std::string selector;      // that selector's name ("track-pid" for --track-pid)

@@ -32,6 +32,7 @@ std::string_view EventKindName(EventKind k) {
     case EventKind::kSyscall: return "syscall";
     case EventKind::kSignal: return "signal";
     case EventKind::kModel: return "model";
+    case EventKind::kSeccomp: return "seccomp";
   }
   return "unknown";
 }

@@ -27,6 +27,7 @@ enum class EventKind : uint16_t {
   kSyscall = NBW_EV_SYSCALL,
   kSignal = NBW_EV_SIGNAL,
   kModel = NBW_EV_MODEL,
+  kSeccomp = NBW_EV_SECCOMP,
 };
 
 std::string_view EventKindName(EventKind k);

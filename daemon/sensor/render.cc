@@ -424,6 +424,15 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
       DescribeSyscall(ev, j);
       j.EndObject();
       break;
+    case EventKind::kSeccomp:
+      // The filter refused it: it never ran. Raw arguments (pointers are
+      // the caller's addresses; the kernel never read them).
+      j.Key("seccomp").BeginObject();
+      if (proc && !proc->seccomp_profile.empty()) j.Field("profile", proc->seccomp_profile);
+      j.Key("args").BeginArray();
+      for (uint64_t v : a) j.UInt(v);
+      j.EndArray().EndObject();
+      break;
     case EventKind::kModel:
       j.Key("model").BeginObject();
       j.Field("path", ev.str[0]).Field("fd", static_cast<int32_t>(a[0]));

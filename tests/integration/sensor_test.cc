@@ -17,6 +17,7 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "harness.h"
 #include "process/proc_fs.h"
@@ -713,6 +714,68 @@ TEST_F(ModelWindowTest, AnUntrackedLoaderOpensNothing) {
   Write("u.pt", kPickleHead);
   auto r = Run({"model-load", dir_ + "/u.pt", "-1"}, /*track=*/false);
   EXPECT_TRUE(r.events.empty());
+}
+
+}  // namespace
+}  // namespace nbw::testing
+
+// ---- seccomp violations ------------------------------------------------------------
+
+namespace nbw::testing {
+namespace {
+
+TEST_F(SensorTest, EverySyscallASeccompFilterRefusesIsReported) {
+  // A tracked process runs the probe under nbwarden-exec: each syscall the
+  // profile refuses must come back as one seccomp event with its errno, and
+  // the allowed ones (getpid, unshare of UTS, plain clone) as none.
+  auto r = Run({"spawn", NBW_EXEC_PATH, "nbwarden-exec", "--profile",
+                NBW_SOURCE_DIR "/policies/seccomp/notebook-kernel.json", "--", NBW_PROBE_PATH});
+  ASSERT_EQ(r.out.at("child_exit"), 0);
+  std::multiset<int> got;
+  for (const Event* e : r.Of(EventKind::kSeccomp)) {
+    got.insert(e->syscall);
+    EXPECT_EQ(e->ret, e->syscall == SYS_clone3 ? -ENOSYS : -EPERM) << SyscallName(e->syscall);
+  }
+  const std::multiset<int> want = {SYS_mount,
+                                   SYS_umount2,
+                                   SYS_pivot_root,
+                                   SYS_chroot,
+                                   SYS_fsopen,
+                                   SYS_open_tree,
+                                   SYS_unshare,
+                                   SYS_unshare,
+                                   SYS_clone,
+                                   SYS_clone3,
+                                   SYS_setns,
+                                   SYS_init_module,
+                                   SYS_finit_module,
+                                   SYS_delete_module,
+                                   SYS_bpf,
+                                   SYS_perf_event_open,
+                                   SYS_ptrace,
+                                   SYS_process_vm_writev,
+                                   SYS_keyctl,
+                                   SYS_add_key,
+                                   SYS_userfaultfd,
+                                   SYS_io_uring_setup,
+                                   SYS_kexec_file_load,
+                                   SYS_reboot,
+                                   SYS_swapon,
+                                   SYS_syslog,
+                                   SYS_clock_settime,
+                                   SYS_iopl,
+                                   SYS_open_by_handle_at};
+  EXPECT_EQ(got, want);
+  // The refused unshare carries its flags: the raw arguments are kept.
+  for (const Event* e : r.Of(EventKind::kSeccomp, SYS_unshare)) {
+    EXPECT_TRUE(e->args[0] == CLONE_NEWUSER || e->args[0] == CLONE_NEWNS) << e->args[0];
+  }
+}
+
+TEST_F(SensorTest, AnUnfilteredProcessReportsNoSeccompEvents) {
+  auto r = Run({"spawn", NBW_PROBE_PATH, "nbw_seccomp_probe"});
+  ASSERT_EQ(r.out.at("child_exit"), 0);
+  EXPECT_TRUE(r.Of(EventKind::kSeccomp).empty());
 }
 
 }  // namespace
