@@ -14,6 +14,10 @@
 
 #define SECCOMP_MODE_FILTER_ 2
 
+/* How many tgids have their filtered bit set: every syscall of every
+ * process asks, and on most hosts the answer is none, read in one load. */
+__u64 nbw_filtered_procs = 0;
+
 static __always_inline bool nbw_is_filtered(__u32 tgid)
 {
 	__u32 word = tgid >> 6;
@@ -27,12 +31,19 @@ static __always_inline void nbw_mark_filtered(__u32 tgid, bool on)
 	__u32 word = tgid >> 6;
 	__u64 *bits = bpf_map_lookup_elem(&filtered_bits, &word);
 
+	__u64 bit = 1ULL << (tgid & 63), old;
+
 	if (!bits)
 		return;
-	if (on)
-		__sync_fetch_and_or(bits, 1ULL << (tgid & 63));
-	else
-		__sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
+	if (on) {
+		old = __sync_fetch_and_or(bits, bit);
+		if (!(old & bit))
+			__sync_fetch_and_add(&nbw_filtered_procs, 1);
+	} else {
+		old = __sync_fetch_and_and(bits, ~bit);
+		if (old & bit)
+			__sync_fetch_and_add(&nbw_filtered_procs, -1);
+	}
 }
 
 /* At exec (or after seccomp()) of a target: is it under a filter now? */
@@ -42,11 +53,16 @@ static __always_inline void nbw_seccomp_check_task(struct task_struct *task, __u
 		nbw_mark_filtered(tgid, true);
 }
 
-static __always_inline void nbw_seccomp_enter(__u64 id, long nr)
+static __always_inline void nbw_seccomp_enter(__u64 id)
 {
-	__u32 n = nr;
+	__u32 *m = bpf_map_lookup_elem(&seccomp_entered, &id);
+	__u32 one = 1;
 
-	if (bpf_map_update_elem(&seccomp_entered, &id, &n, BPF_ANY))
+	if (m) {
+		*m = 1;
+		return;
+	}
+	if (bpf_map_update_elem(&seccomp_entered, &id, &one, BPF_ANY))
 		nbw_count(NBW_CNT_SECCOMP_FULL);
 }
 
@@ -54,11 +70,12 @@ static __always_inline void nbw_seccomp_enter(__u64 id, long nr)
  * (then it never ran, and nothing else is to be done for it). */
 static __always_inline bool nbw_seccomp_exit(struct pt_regs *regs, __u64 id, long nr, long ret)
 {
+	__u32 *m = bpf_map_lookup_elem(&seccomp_entered, &id);
 	struct nbw_event_buf *b;
 	__u64 a[6];
 
-	if (bpf_map_lookup_elem(&seccomp_entered, &id)) {
-		bpf_map_delete_elem(&seccomp_entered, &id);
+	if (m && *m) {
+		*m = 0;
 		return false;
 	}
 	if (ret >= 0 || ret < -4095)

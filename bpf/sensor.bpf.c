@@ -89,14 +89,17 @@ int nbw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u64 id;
 	bool keep;
 
-	id = bpf_get_current_pid_tgid();
 	/* Under a seccomp filter every entry is noted: an exit without one is a
 	 * refusal (bpf/seccomp.bpf.h). filtered implies tracked, except for a
 	 * moment after userspace untracks a process: checked too. */
-	if (nbw_is_filtered(id >> 32) && nbw_is_tracked(id >> 32))
-		nbw_seccomp_enter(id, nr);
-	if (!nbw_watched_syscall(nr) || !nbw_is_tracked(id >> 32))
+	if (nbw_filtered_procs) {
+		id = bpf_get_current_pid_tgid();
+		if (nbw_is_filtered(id >> 32) && nbw_is_tracked(id >> 32))
+			nbw_seccomp_enter(id);
+	}
+	if (!nbw_watched_syscall(nr) || !nbw_tracked_now())
 		return 0;
+	id = bpf_get_current_pid_tgid();
 	nbw_syscall_args((struct pt_regs *)ctx->args[0], a);
 
 	__builtin_memset(&in, 0, sizeof(in));
@@ -175,7 +178,7 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	id = bpf_get_current_pid_tgid();
-	if (nbw_is_filtered(id >> 32) && nbw_seccomp_exit(regs, id, nr, ret))
+	if (nbw_filtered_procs && nbw_is_filtered(id >> 32) && nbw_seccomp_exit(regs, id, nr, ret))
 		return 0; /* refused by the filter: it never ran */
 	if (nr == __NR_seccomp) {
 		if (ret == 0)

@@ -308,7 +308,8 @@ void Agent::ReportStats(bool final) {
                   {"inflight_full", c.inflight_full},
                   {"tracked_full", c.tracked_full},
                   {"decode_errors", c.decode_errors},
-                  {"path_truncated", c.path_truncated}};
+                  {"path_truncated", c.path_truncated},
+                  {"seccomp_full", c.seccomp_full}};
   st["agent"] = {{"events_emitted", counters_.events_emitted},
                  {"candidates", counters_.candidates},
                  {"candidates_rejected", counters_.candidates_rejected},

@@ -357,6 +357,7 @@ SensorCounters Sensor::Counters() const {
   c.denied = sum(NBW_CNT_DENIED);
   c.model_windows = sum(NBW_CNT_WINDOWS);
   c.window_full = sum(NBW_CNT_WINDOW_FULL);
+  c.seccomp_full = sum(NBW_CNT_SECCOMP_FULL);
   return c;
 }
 

@@ -38,8 +38,9 @@ struct SensorCounters {
   uint64_t denied = 0;          // connects refused in the kernel
   uint64_t model_windows = 0;   // model-load windows opened
   uint64_t window_full = 0;     // windows not opened: map full
+  uint64_t seccomp_full = 0;    // filtered threads not watched for refusals: map full
   uint64_t Dropped() const {
-    return ringbuf_full + inflight_full + tracked_full + decode_errors + window_full;
+    return ringbuf_full + inflight_full + tracked_full + decode_errors + window_full + seccomp_full;
   }
 };
 
