@@ -36,12 +36,36 @@ static __always_inline void nbw_count(__u32 which)
 		*c += 1;
 }
 
-static __always_inline bool nbw_is_tracked(__u32 tgid)
+/* Per-tgid bitmaps (maps.h: tracked_bits, filtered_bits): one bit per pid
+ * in an array the verifier inlines. */
+static __always_inline bool nbw_bit_test(void *bitmap, __u32 tgid)
 {
 	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&tracked_bits, &word);
+	__u64 *bits = bpf_map_lookup_elem(bitmap, &word);
 
 	return bits && (*bits & (1ULL << (tgid & 63)));
+}
+
+/* Sets or clears a tgid's bit atomically; true if that changed it. */
+static __always_inline bool nbw_bit_set(void *bitmap, __u32 tgid, bool on)
+{
+	__u32 word = tgid >> 6;
+	__u64 *bits = bpf_map_lookup_elem(bitmap, &word);
+	__u64 bit = 1ULL << (tgid & 63), old;
+
+	if (!bits)
+		return false;
+	if (on) {
+		old = __sync_fetch_and_or(bits, bit);
+		return !(old & bit);
+	}
+	old = __sync_fetch_and_and(bits, ~bit);
+	return old & bit;
+}
+
+static __always_inline bool nbw_is_tracked(__u32 tgid)
+{
+	return nbw_bit_test(&tracked_bits, tgid);
 }
 
 /* Set or clear a tgid's bit; the state map is updated by the caller. Order:
@@ -49,15 +73,7 @@ static __always_inline bool nbw_is_tracked(__u32 tgid)
  * bit always has a state. */
 static __always_inline void nbw_mark(__u32 tgid, bool on)
 {
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&tracked_bits, &word);
-
-	if (!bits)
-		return;
-	if (on)
-		__sync_fetch_and_or(bits, 1ULL << (tgid & 63));
-	else
-		__sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
+	nbw_bit_set(&tracked_bits, tgid, on);
 }
 
 static __always_inline struct task_struct *nbw_task(void)

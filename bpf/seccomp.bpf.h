@@ -20,30 +20,13 @@ __u64 nbw_filtered_procs = 0;
 
 static __always_inline bool nbw_is_filtered(__u32 tgid)
 {
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&filtered_bits, &word);
-
-	return bits && (*bits & (1ULL << (tgid & 63)));
+	return nbw_filtered_procs && nbw_bit_test(&filtered_bits, tgid);
 }
 
 static __always_inline void nbw_mark_filtered(__u32 tgid, bool on)
 {
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&filtered_bits, &word);
-
-	__u64 bit = 1ULL << (tgid & 63), old;
-
-	if (!bits)
-		return;
-	if (on) {
-		old = __sync_fetch_and_or(bits, bit);
-		if (!(old & bit))
-			__sync_fetch_and_add(&nbw_filtered_procs, 1);
-	} else {
-		old = __sync_fetch_and_and(bits, ~bit);
-		if (old & bit)
-			__sync_fetch_and_add(&nbw_filtered_procs, -1);
-	}
+	if (nbw_bit_set(&filtered_bits, tgid, on))
+		__sync_fetch_and_add(&nbw_filtered_procs, on ? 1 : -1);
 }
 
 /* At exec (or after seccomp()) of a target: is it under a filter now? */

@@ -178,7 +178,7 @@ int nbw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	id = bpf_get_current_pid_tgid();
-	if (nbw_filtered_procs && nbw_is_filtered(id >> 32) && nbw_seccomp_exit(regs, id, nr, ret))
+	if (nbw_is_filtered(id >> 32) && nbw_seccomp_exit(regs, id, nr, ret))
 		return 0; /* refused by the filter: it never ran */
 	if (nr == __NR_seccomp) {
 		if (ret == 0)

@@ -20,6 +20,18 @@
 namespace nbw {
 namespace {
 
+// What was done is what the kernel did, read off the event, not assumed:
+// a kill rule's exec the kernel killed, a deny rule's connect it refused,
+// a syscall a seccomp filter refused (whatever the rule's own action).
+std::string_view ActionTaken(const Rule& rule, const Event& ev) {
+  if (ev.kind == EventKind::kSeccomp) return "denied";
+  if (rule.action == RuleAction::kKill && (ev.flags & NBW_F_KILLED)) return "killed";
+  if (rule.action == RuleAction::kDeny && ev.kind == EventKind::kNet && ev.ret == -EPERM) {
+    return "denied";
+  }
+  return "alert";
+}
+
 std::string HostName() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
@@ -82,9 +94,11 @@ void Agent::Stop() {
   if (stopping_) return;
   stopping_ = true;
   if (sensor_) {
-    // What is already in the ring is still reported (bounded: a flood that
-    // goes on must not keep the daemon from stopping).
-    for (int i = 0; i < 64 && sensor_->Poll() == Sensor::kMaxBatch; i++) {
+    // What is already in the ring is still reported, for at most kStopDrain:
+    // a flood that goes on must not keep the daemon from stopping (a bound
+    // in batches was not one in time: per-event cost grows with the policy).
+    const auto deadline = std::chrono::steady_clock::now() + kStopDrain;
+    while (sensor_->Poll() == Sensor::kMaxBatch && std::chrono::steady_clock::now() < deadline) {
     }
   }
   ReportStats(true);
@@ -398,14 +412,7 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
     line_is_event_ = true;
   }
   alert_line_.clear();
-  // What was done is what the kernel did, read off the event, not assumed.
-  std::string_view action = "alert";
-  if (rule.action == RuleAction::kKill && (ctx.ev.flags & NBW_F_KILLED)) action = "killed";
-  if (rule.action == RuleAction::kDeny && ctx.ev.kind == EventKind::kNet && ctx.ev.ret == -EPERM) {
-    action = "denied";
-  }
-  // A seccomp refusal already happened in the kernel, whatever the rule says.
-  if (ctx.ev.kind == EventKind::kSeccomp) action = "denied";
+  const std::string_view action = ActionTaken(rule, ctx.ev);
   if (ctx.model && !ctx.model->report) {
     HoldAlert(rule, action, ctx);
     return;

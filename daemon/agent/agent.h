@@ -115,6 +115,7 @@ class Agent {
   void ReleaseExpiredAlerts();
   Status ApplyModelPolicy(const ModelGuardPolicy& p);
   static constexpr std::chrono::seconds kAlertHold{10};
+  static constexpr std::chrono::seconds kStopDrain{2};
   // An alert about nbwarden itself (a rejected reload, ...).
   void EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,
                      std::string_view summary);
@@ -156,8 +157,7 @@ class Agent {
   };
   std::map<uint64_t, PendingModelEvent> model_events_;  // window id -> its MODEL event
   struct HeldAlert {
-    std::shared_ptr<const ModelLoad> model;  // filled in by the scan
-    uint64_t window_id;
+    std::shared_ptr<const ModelLoad> model;  // its report is filled in by the scan
     std::chrono::steady_clock::time_point since;
     AlertRuleRef rule;
     std::string action, summary, event;

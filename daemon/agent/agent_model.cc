@@ -42,7 +42,6 @@ void Agent::OnModelScanned(const std::shared_ptr<ModelLoad>& load) {
 
 void Agent::HoldAlert(const Rule& rule, std::string_view action, const EvalContext& ctx) {
   held_.push_back(HeldAlert{guard_->SharedWindowOf(ctx.ev.tgid),
-                            ctx.model->window_id,
                             std::chrono::steady_clock::now(),
                             {rule.id, rule.name, rule.severity, rule.mitre},
                             std::string(action),
@@ -59,7 +58,7 @@ void Agent::ReleaseHeldAlerts(uint64_t window_id, bool timed_out) {
   if (held_.empty()) return;
   std::deque<HeldAlert> keep;
   for (auto& h : held_) {
-    if (window_id != 0 && h.window_id != window_id) {
+    if (window_id != 0 && h.model->window_id != window_id) {
       keep.push_back(std::move(h));
       continue;
     }
@@ -78,7 +77,7 @@ void Agent::ReleaseHeldAlerts(uint64_t window_id, bool timed_out) {
 void Agent::ReleaseExpiredAlerts() {
   const auto cutoff = std::chrono::steady_clock::now() - kAlertHold;
   while (!held_.empty() && held_.front().since < cutoff) {
-    ReleaseHeldAlerts(held_.front().window_id, true);
+    ReleaseHeldAlerts(held_.front().model->window_id, true);
   }
 }
 

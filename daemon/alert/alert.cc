@@ -48,11 +48,7 @@ void RenderAlert(const AlertRuleRef& rule, std::string_view action, std::string_
       size_t n = 0;
       for (const auto& f : r.findings) {
         if (++n > 16) break;  // the full list is `nbwarden scan`'s job
-        j.BeginObject().Field("severity", VerdictName(f.severity)).Field("kind", f.kind);
-        if (!f.member.empty()) j.Field("member", f.member);
-        j.Field("offset", f.offset);
-        if (!f.global.empty()) j.Field("global", f.global);
-        j.Field("detail", f.detail).EndObject();
+        WriteFinding(j, f);
       }
       j.EndArray();
     }

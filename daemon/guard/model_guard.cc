@@ -114,7 +114,6 @@ std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
 
 void ModelGuard::Fail(const std::shared_ptr<ModelLoad>& load, std::string why) {
   counters_.open_failed++;
-  load->scan_failed = true;
   auto r = std::make_shared<ScanReport>();
   r->path = load->path;
   r->format = "unknown";
@@ -173,8 +172,7 @@ std::shared_ptr<const ModelLoad> ModelGuard::SharedWindowOf(uint32_t tgid) const
 }
 
 const ModelLoad* ModelGuard::WindowOf(uint32_t tgid) const {
-  auto it = by_pid_.find(tgid);
-  return it == by_pid_.end() ? nullptr : it->second.get();
+  return SharedWindowOf(tgid).get();
 }
 
 }  // namespace nbw

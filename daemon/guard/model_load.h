@@ -22,7 +22,6 @@ struct ModelLoad {
   uint64_t inode = 0, device = 0, size = 0;
   uint64_t opened_ns = 0;                    // realtime
   std::shared_ptr<const ScanReport> report;  // null while the scan runs
-  bool scan_failed = false;                  // could not open the file to scan it
 
   // "pending" while scanning, else the verdict.
   std::string_view verdict() const {

@@ -565,23 +565,26 @@ PickleOutcome PickleScanner::ScanOne(Cursor& in, int depth) {
   return vm.Run();
 }
 
-void PickleScanner::ScanStacked(Cursor& in) {
+PickleOutcome PickleScanner::ScanStacked(Cursor& in) {
+  PickleOutcome first;
   for (int n = 0; in.remaining() > 0; n++) {
     uint64_t start = in.pos();
     size_t findings_before = report_.findings.size();
     PickleOutcome o = ScanOne(in);
+    if (n == 0) first = o;
     if (o.stopped) continue;
     if (n > 0 && o.globals == 0 && report_.findings.size() == findings_before) {
       in.Seek(start);  // not a pickle after all: raw data follows the last one
-      return;
+      return first;
     }
     report_.Add({Verdict::kUnscannable, "malformed", member_, o.end, "",
                  fmt::format("pickle {} is malformed: {}; the unpickler would have run "
                              "everything before this point",
                              n + 1, o.error)});
     report_.complete = false;
-    return;
+    return first;
   }
+  return first;
 }
 
 bool LooksLikePickle(std::string_view head) {

@@ -40,8 +40,9 @@ class PickleScanner {
   // Scans the pickles stacked back to back from the cursor (legacy PyTorch
   // files, joblib-era dumps) until the data stops looking like a pickle.
   // Errors in the first pickle are the file's; a later "pickle" that fails
-  // at once without naming anything is taken for trailing data.
-  void ScanStacked(Cursor& in);
+  // at once without naming anything is taken for trailing data. Returns the
+  // first pickle's outcome.
+  PickleOutcome ScanStacked(Cursor& in);
 
  private:
   const ModelGuardPolicy& policy_;

@@ -38,9 +38,22 @@ void ScanReport::Unscannable(std::string member, uint64_t offset, std::string de
   Add({Verdict::kUnscannable, "unscannable", std::move(member), offset, "", std::move(detail)});
 }
 
+void ScanReport::Merge(ScanReport&& part) {
+  for (auto& f : part.findings) Add(std::move(f));
+  complete &= part.complete;
+}
+
 void ScanReport::Conclude() {
   verdict = complete ? Verdict::kClean : Verdict::kUnscannable;
   for (const auto& f : findings) verdict = std::max(verdict, f.severity);
+}
+
+void WriteFinding(JsonWriter& j, const Finding& f) {
+  j.BeginObject().Field("severity", VerdictName(f.severity)).Field("kind", f.kind);
+  if (!f.member.empty()) j.Field("member", f.member);
+  j.Field("offset", f.offset);
+  if (!f.global.empty()) j.Field("global", f.global);
+  j.Field("detail", f.detail).EndObject();
 }
 
 void RenderScanReport(const ScanReport& r, std::string& out) {
@@ -50,13 +63,7 @@ void RenderScanReport(const ScanReport& r, std::string& out) {
   j.Field("sha256", r.sha256).Field("format", r.format).Field("size", r.size);
   j.Field("complete", r.complete).Field("trusted", r.trusted);
   j.Key("findings").BeginArray();
-  for (const auto& f : r.findings) {
-    j.BeginObject().Field("severity", VerdictName(f.severity)).Field("kind", f.kind);
-    if (!f.member.empty()) j.Field("member", f.member);
-    j.Field("offset", f.offset);
-    if (!f.global.empty()) j.Field("global", f.global);
-    j.Field("detail", f.detail).EndObject();
-  }
+  for (const auto& f : r.findings) WriteFinding(j, f);
   j.EndArray();
   j.EndObject();
 }

@@ -40,9 +40,15 @@ struct ScanReport {
   void Add(Finding f);
   // Records that part of the file could not be analysed.
   void Unscannable(std::string member, uint64_t offset, std::string detail);
+  // Takes in what a trial scan of a part found.
+  void Merge(ScanReport&& part);
   // Sets verdict from the findings (call once, after scanning).
   void Conclude();
 };
+
+class JsonWriter;
+// One finding as a JSON object (in scan reports and in alerts' "model").
+void WriteFinding(JsonWriter& j, const Finding& f);
 
 // One JSON object, no newline: path, verdict, sha256, format, size,
 // complete, trusted, findings[].

@@ -149,9 +149,10 @@ void Scan::Content(const ByteSource& src, const std::string& member, int depth, 
   ScanReport trial;
   PickleScanner ps(policy_, trial, member);
   Cursor in(src);
-  PickleOutcome o = ps.ScanOne(in);
+  PickleOutcome o = ps.ScanStacked(in);
   if (o.stopped || o.globals > 0) {
-    Pickle(src, member);
+    SetFormat("pickle");
+    report_.Merge(std::move(trial));
     return;
   }
   SetFormat("unknown");
@@ -229,8 +230,9 @@ void Scan::Zip(const ByteSource& src, const std::string& member, int depth) {
     Cursor in(**m);
     PickleOutcome o = ps.ScanOne(in);
     if (o.stopped) {
-      for (auto& fnd : trial.findings) report_.Add(std::move(fnd));
-      if (!trial.findings.empty()) {
+      const bool found = !trial.findings.empty();
+      report_.Merge(std::move(trial));
+      if (found) {
         report_.Add({Verdict::kSuspicious, "hidden_pickle", name, 0, "",
                      "a pickle under a member name loaders do not announce"});
       }

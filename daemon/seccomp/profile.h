@@ -60,7 +60,8 @@ struct CompileReport {
 
 // Builds the filter for the running architecture. Names unknown here are
 // skipped (a profile lists syscalls for many kernels, as Docker's does) and
-// reported. `have_cap(name)` answers includes/excludes on capabilities.
+// reported. includes/excludes on capabilities are judged against the
+// calling process's effective set.
 Result<SeccompFilter> CompileProfile(const SeccompProfile& p, CompileReport* report = nullptr);
 
 // "SCMP_ACT_ERRNO" + errno -> libseccomp action; nullopt if not an action.

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -57,6 +56,23 @@ def op_str(s):  # SHORT_BINUNICODE
 def torch_zip(path, obj):
     import torch
     torch.save(obj, path)
+
+
+# Zip header kinds: (signature, offset of the name length, offset of the name)
+LOCAL = (b"PK\x03\x04", 26, 30)
+CENTRAL = (b"PK\x01\x02", 28, 46)
+
+
+def zip_headers(d, kind, member_suffix):
+    """(offset, end of name) of each header of `kind` naming a member that
+    ends with member_suffix."""
+    sig, len_off, name_off = kind
+    at = d.find(sig)
+    while at >= 0:
+        n = struct.unpack_from("<H", d, at + len_off)[0]
+        if bytes(d[at + name_off:at + name_off + n]).endswith(member_suffix):
+            yield at, at + name_off + n
+        at = d.find(sig, at + 4)
 
 
 def rewrite_zip(src, dst, change):
@@ -167,47 +183,25 @@ def build(out):
 
     # bypass: local header disagrees with the central directory
     def break_local_name(d):
-        at = d.find(b"PK\x03\x04")
-        while at >= 0:
-            n = struct.unpack_from("<H", d, at + 26)[0]
-            name = bytes(d[at + 30:at + 30 + n])
-            if name.endswith(b"data.pkl"):
-                d[at + 30 + n - 1] = ord("X")
-                return
-            at = d.find(b"PK\x03\x04", at + 4)
+        for at, name_end in zip_headers(d, LOCAL, b"data.pkl"):
+            d[name_end - 1] = ord("X")
     rewrite_zip(p("evil_state_dict.pt"), p("evil_zip_mismatch.pt"), break_local_name)
     add("evil_zip_mismatch.pt", "malicious", ["posix.system"], ["zip_header"],
         fmt="pytorch-zip")
 
-    def local_headers(d, member_suffix):
-        at = d.find(b"PK\x03\x04")
-        while at >= 0:
-            n = struct.unpack_from("<H", d, at + 26)[0]
-            if bytes(d[at + 30:at + 30 + n]).endswith(member_suffix):
-                yield at
-            at = d.find(b"PK\x03\x04", at + 4)
-
-    def central_headers(d, member_suffix):
-        at = d.find(b"PK\x01\x02")
-        while at >= 0:
-            n = struct.unpack_from("<H", d, at + 28)[0]
-            if bytes(d[at + 46:at + 46 + n]).endswith(member_suffix):
-                yield at
-            at = d.find(b"PK\x01\x02", at + 4)
-
     # bypass: flag bits set in the local header only ("encrypted": streaming
     # zip readers skip the member; PyTorch reads the central directory)
     def set_flags(d):
-        for at in local_headers(d, b"data.pkl"):
+        for at, _ in zip_headers(d, LOCAL, b"data.pkl"):
             d[at + 6] |= 0x01
     rewrite_zip(p("evil_state_dict.pt"), p("evil_zip_flags.pt"), set_flags)
     add("evil_zip_flags.pt", "malicious", ["posix.system"], ["zip_header"], fmt="pytorch-zip")
 
     # bypass: a wrong CRC (Python's zipfile raises; PyTorch does not check)
     def break_crc(d):
-        for at in local_headers(d, b"data.pkl"):
+        for at, _ in zip_headers(d, LOCAL, b"data.pkl"):
             d[at + 14] ^= 0xFF
-        for at in central_headers(d, b"data.pkl"):
+        for at, _ in zip_headers(d, CENTRAL, b"data.pkl"):
             d[at + 16] ^= 0xFF
     rewrite_zip(p("evil_state_dict.pt"), p("evil_zip_crc.pt"), break_crc)
     add("evil_zip_crc.pt", "malicious", ["posix.system"], fmt="pytorch-zip")

@@ -24,7 +24,7 @@ POLICY = textwrap.dedent("""\
 
 class DaemonTest(unittest.TestCase):
     def setUp(self):
-        require_root(self)
+        require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwt.")
         self.policy = os.path.join(self.tmp, "policy.yaml")
         with open(self.policy, "w") as f:
@@ -207,7 +207,7 @@ class AccountingTest(unittest.TestCase):
     buffer, every event is either delivered or counted as dropped."""
 
     def setUp(self):
-        require_root(self)
+        require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwt.")
         self.policy = os.path.join(self.tmp, "policy.yaml")
         with open(self.policy, "w") as f:
@@ -273,7 +273,7 @@ class AccountingTest(unittest.TestCase):
 
 class ErrorsTest(unittest.TestCase):
     def setUp(self):
-        require_root(self)
+        require_root()
 
     def test_not_root_is_one_clear_line(self):
         r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",

@@ -20,9 +20,7 @@ from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, SOURCE, Daemon, alert_schema, req
 class DetectionsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.daemon = None
-        if os.geteuid() != 0:
-            return
+        require_root()
         cls.tmp = tempfile.mkdtemp(prefix="nbwdet.")
         cls.policies = os.path.join(cls.tmp, "policies")
         shutil.copytree(os.path.join(SOURCE, "policies"), cls.policies)
@@ -40,12 +38,8 @@ class DetectionsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.daemon:
-            cls.daemon.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self):
-        require_root(self)
+        cls.daemon.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def run_case(self, role, args, expect, about):
         before = len([l for l in self.daemon.lines() if l.get("kind") == "alert"])

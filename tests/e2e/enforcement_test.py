@@ -43,9 +43,7 @@ def out_of(p):
 class EnforcementTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.daemon = None
-        if os.geteuid() != 0:
-            return
+        require_root()
         cls.tmp = tempfile.mkdtemp(prefix="nbwenf.")
         cls.policy = os.path.join(cls.tmp, "policy.yaml")
         with open(cls.policy, "w") as f:
@@ -57,12 +55,8 @@ class EnforcementTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.daemon:
-            cls.daemon.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self):
-        require_root(self)
+        cls.daemon.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def alerts(self, rule_id, since):
         deadline = time.time() + 5

@@ -11,61 +11,34 @@ import tempfile
 import time
 import unittest
 
-from nbwtest import Daemon, require_root
-
-
-def run_cell(client, code, timeout=60):
-    """Executes code; returns (status, stdout text)."""
-    msg_id = client.execute(code)
-    out = []
-    while True:
-        msg = client.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        t = msg["msg_type"]
-        if t == "stream":
-            out.append(msg["content"]["text"])
-        if t == "status" and msg["content"]["execution_state"] == "idle":
-            break
-    reply = client.get_shell_msg(timeout=timeout)
-    return reply["content"]["status"], "".join(out)
+from nbwtest import Daemon, KernelSession, require_root
 
 
 class IpykernelTest(unittest.TestCase):
     def setUp(self):
-        require_root(self)
+        require_root()
         self.assertEqual(sys.executable, "/usr/bin/python3",
                          "run with Debian's python3 (it has ipykernel)")
-        from jupyter_client.multikernelmanager import MultiKernelManager
         self.tmp = tempfile.mkdtemp(prefix="nbwk.")
         self.data = os.path.join(self.tmp, "measurements.csv")
         with open(self.data, "w") as f:
             f.write("a,b\n1,2\n")
         self.daemon = Daemon("--events")
-        self.mkm = MultiKernelManager(connection_dir=self.tmp)
-        env = dict(os.environ, JUPYTERHUB_USER="alice",
-                   JPY_SESSION_NAME="/home/alice/work/analysis.ipynb")
-        self.kernel_id = self.mkm.start_kernel(kernel_name="python3", env=env)
-        self.km = self.mkm.get_kernel(self.kernel_id)
-        self.client = self.km.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+        self.k = KernelSession(self.tmp, "/home/alice/work/analysis.ipynb")
+        self.kernel_id = self.k.kernel_id
 
     def tearDown(self):
-        if hasattr(self, "client"):
-            self.client.stop_channels()
-        if hasattr(self, "mkm"):
-            self.mkm.shutdown_all(now=True)
+        if hasattr(self, "k"):
+            self.k.close()
         if hasattr(self, "daemon"):
             self.daemon.stop()
         if hasattr(self, "tmp"):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_kernel_is_a_target_and_its_cells_are_observed(self):
-        status, out = run_cell(self.client, "print(open(%r).read().splitlines()[1])" % self.data)
+        status, out = self.k.run("print(open(%r).read().splitlines()[1])" % self.data)
         self.assertEqual((status, out), ("ok", "1,2\n"))
-        status, out = run_cell(
-            self.client,
+        status, out = self.k.run(
             "import subprocess\n"
             "print(subprocess.run(['/bin/echo', 'from-the-kernel'], capture_output=True,"
             " text=True).stdout, end='')")
@@ -76,7 +49,7 @@ class IpykernelTest(unittest.TestCase):
             and l["target"].get("kernel_id") == self.kernel_id)
         self.assertEqual(len(targets), 1, self.daemon.lines()[:3])
         t = targets[0]
-        kernel_pid = self.km.provisioner.process.pid
+        kernel_pid = self.k.pid
         self.assertEqual(t["proc"]["pid"], kernel_pid)
         self.assertEqual(t["how"], "exec")
         self.assertEqual(t["target"]["role"], "notebook-kernel")
@@ -132,7 +105,7 @@ class IpykernelTest(unittest.TestCase):
             "print(np.linalg.inv(np.eye(3)).sum())",
         ]
         for code in cells:
-            status, _ = run_cell(self.client, code, timeout=120)
+            status, _ = self.k.run(code)
             self.assertEqual(status, "ok", code)
         self.assertTrue(os.path.getsize(os.path.join(home, "plot.png")) > 0)
         time.sleep(1.0)
@@ -149,7 +122,7 @@ class IpykernelTest(unittest.TestCase):
         self.assertEqual([t["target"].get("kernel_id") for t in targets], [self.kernel_id])
         self.assertEqual(targets[0]["how"], "running")
         self.assertEqual(targets[0]["target"]["user"], "alice")
-        status, _ = run_cell(self.client, "open(%r).read()" % self.data)
+        status, _ = self.k.run("open(%r).read()" % self.data)
         self.assertEqual(status, "ok")
         self.assertTrue(self.daemon.wait_for(
             lambda l: l.get("type") == "open" and l["open"]["path"] == self.data))

@@ -15,8 +15,9 @@ import threading
 import time
 import unittest
 
-from ipykernel_test import run_cell
-from nbwtest import SOURCE, Daemon, alert_schema, require_root
+from nbwtest import SOURCE, Daemon, KernelSession, alert_schema, require_root
+
+NOTEBOOK = "/home/alice/models.ipynb"
 
 MODEL_ALERTS = ("NBW-4",)
 
@@ -60,27 +61,6 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-class KernelSession:
-    def __init__(self, tmp):
-        from jupyter_client.multikernelmanager import MultiKernelManager
-        self.mkm = MultiKernelManager(connection_dir=tmp)
-        env = dict(os.environ, JUPYTERHUB_USER="alice",
-                   JPY_SESSION_NAME="/home/alice/models.ipynb")
-        self.kernel_id = self.mkm.start_kernel(kernel_name="python3", env=env)
-        self.km = self.mkm.get_kernel(self.kernel_id)
-        self.client = self.km.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
-        self.pid = self.km.provisioner.process.pid
-
-    def run(self, code):
-        return run_cell(self.client, code, timeout=120)
-
-    def close(self):
-        self.client.stop_channels()
-        self.mkm.shutdown_all(now=True)
-
-
 def policies_with(tmp, enable=(), grace_ms=None):
     """The bundled policies, with the named disabled rules turned on."""
     d = os.path.join(tmp, "policies")
@@ -106,16 +86,13 @@ class ModelGuardDetectTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            if os.environ.get("NBW_REQUIRE_BPF"):
-                raise AssertionError("needs root and BPF (CI)")
-            raise unittest.SkipTest("needs root and BPF")
+        require_root()
         assert sys.executable == "/usr/bin/python3"
         cls.tmp = tempfile.mkdtemp(prefix="nbwm.")
         cls.marker = os.path.join(cls.tmp, "payload-ran")
         cls.paths, _ = make_models(cls.tmp, cls.marker)
         cls.daemon = Daemon("--events")
-        cls.k = KernelSession(cls.tmp)
+        cls.k = KernelSession(cls.tmp, NOTEBOOK)
         status, _ = cls.k.run("import torch, pickle")
         assert status == "ok"
 
@@ -216,13 +193,13 @@ class ModelGuardEnforceTest(unittest.TestCase):
     the window."""
 
     def setUp(self):
-        require_root(self)
+        require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwm.")
         self.marker = os.path.join(self.tmp, "payload-ran")
         self.paths, self.dial = make_models(self.tmp, self.marker)
         self.daemon = Daemon(policies=policies_with(self.tmp, ["NBW-420", "NBW-421"],
                                                     grace_ms=300))
-        self.k = KernelSession(self.tmp)
+        self.k = KernelSession(self.tmp, NOTEBOOK)
         status, _ = self.k.run("import torch")
         self.assertEqual(status, "ok")
 

@@ -33,11 +33,53 @@ def alert_schema():
         return json.load(f)
 
 
-def require_root(test):
+def require_root():
+    """In setUp or setUpClass: root (BPF) or skip; under CI a failure."""
     if os.geteuid() != 0:
         if os.environ.get("NBW_REQUIRE_BPF"):
-            test.fail("needs root and BPF (CI)")
+            raise AssertionError("needs root and BPF (CI)")
         raise unittest.SkipTest("needs root and BPF")
+
+
+def run_cell(client, code, timeout=60):
+    """Executes code in a kernel; returns (status, stdout text)."""
+    msg_id = client.execute(code)
+    out = []
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        t = msg["msg_type"]
+        if t == "stream":
+            out.append(msg["content"]["text"])
+        if t == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = client.get_shell_msg(timeout=timeout)
+    return reply["content"]["status"], "".join(out)
+
+
+class KernelSession:
+    """A real ipykernel (Debian's /usr/bin/python3) started through
+    jupyter_client's MultiKernelManager, as Jupyter Server starts kernels,
+    with a JupyterHub user and notebook path in its environment."""
+
+    def __init__(self, connection_dir, notebook):
+        from jupyter_client.multikernelmanager import MultiKernelManager
+        self.mkm = MultiKernelManager(connection_dir=connection_dir)
+        env = dict(os.environ, JUPYTERHUB_USER="alice", JPY_SESSION_NAME=notebook)
+        self.kernel_id = self.mkm.start_kernel(kernel_name="python3", env=env)
+        self.km = self.mkm.get_kernel(self.kernel_id)
+        self.client = self.km.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+        self.pid = self.km.provisioner.process.pid
+
+    def run(self, code, timeout=120):
+        return run_cell(self.client, code, timeout)
+
+    def close(self):
+        self.client.stop_channels()
+        self.mkm.shutdown_all(now=True)
 
 
 class Daemon:

@@ -21,7 +21,7 @@ PROFILE = os.path.join(SOURCE, "policies/seccomp/notebook-kernel.json")
 
 class SeccompAlertTest(unittest.TestCase):
     def setUp(self):
-        require_root(self)
+        require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwsc.")
         policies = os.path.join(self.tmp, "policies")
         shutil.copytree(os.path.join(SOURCE, "policies"), policies)

@@ -13,19 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "require_root.h"
 #include "sensor/sensor.h"
 
 namespace nbw::testing {
 
-// Root with BPF is required. Under CI (NBW_REQUIRE_BPF=1) a missing
-// privilege is a failure, never a skip.
-#define NBW_REQUIRE_BPF()                                                      \
-  do {                                                                         \
-    if (geteuid() != 0) {                                                      \
-      if (std::getenv("NBW_REQUIRE_BPF")) FAIL() << "needs root and BPF (CI)"; \
-      GTEST_SKIP() << "needs root and BPF";                                    \
-    }                                                                          \
-  } while (0)
+#define NBW_REQUIRE_BPF() NBW_REQUIRE_ROOT("loads BPF programs")
 
 struct ActorRun {
   pid_t pid = 0;

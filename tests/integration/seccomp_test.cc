@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 
+#include "require_root.h"
 #include "seccomp/profile.h"
 
 namespace nbw {
@@ -85,10 +86,7 @@ TEST(NotebookProfile, EveryRefusedSyscallGetsEpermAndTheRestRun) {
 }
 
 TEST(NotebookProfile, WithoutTheFilterNoneOfThemIsRefusedWithEperm) {
-  if (geteuid() != 0) {
-    if (std::getenv("NBW_REQUIRE_BPF")) FAIL() << "needs root (CI)";
-    GTEST_SKIP() << "as non-root the kernel itself refuses many of these";
-  }
+  NBW_REQUIRE_ROOT("as non-root the kernel itself refuses many of these");
   Ran r = Spawn({NBW_PROBE_PATH});
   ASSERT_EQ(Exit(r), 0);
   auto got = Results(r.out);
