@@ -13,6 +13,7 @@
 #include "events.h"
 #include "maps.h"
 #include "core_fixes.bpf.h"
+#include "bits.bpf.h"
 
 /* Hide a value's known range from the compiler so a following mask is kept
  * for the verifier (the compiler would drop it as redundant). */
@@ -34,33 +35,6 @@ static __always_inline void nbw_count(__u32 which)
 
 	if (c)
 		*c += 1;
-}
-
-/* Per-tgid bitmaps (maps.h: tracked_bits, filtered_bits): one bit per pid
- * in an array the verifier inlines. */
-static __always_inline bool nbw_bit_test(void *bitmap, __u32 tgid)
-{
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(bitmap, &word);
-
-	return bits && (*bits & (1ULL << (tgid & 63)));
-}
-
-/* Sets or clears a tgid's bit atomically; true if that changed it. */
-static __always_inline bool nbw_bit_set(void *bitmap, __u32 tgid, bool on)
-{
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(bitmap, &word);
-	__u64 bit = 1ULL << (tgid & 63), old;
-
-	if (!bits)
-		return false;
-	if (on) {
-		old = __sync_fetch_and_or(bits, bit);
-		return !(old & bit);
-	}
-	old = __sync_fetch_and_and(bits, ~bit);
-	return old & bit;
 }
 
 static __always_inline bool nbw_is_tracked(__u32 tgid)

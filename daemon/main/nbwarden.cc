@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// nbwarden: the operator's CLI. Subcommands: doctor, status, policy check, scan.
+// nbwarden: the operator's CLI. Subcommands: doctor, status, policy check, scan,
+// seccomp record/export, kernelspec install (main/cli.h).
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -11,11 +12,13 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "main/cli.h"
 #include "policy/rules.h"
 #include "policy/targets.h"
 #include "probe/probe.h"
 #include "process/proc_fs.h"
 #include "scan/scanner.h"
+#include "seccomp/profile.h"
 
 namespace {
 
@@ -192,11 +195,54 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   scan->add_flag("--json", scan_json, "one JSON object per file");
   scan->add_flag("--strict", scan_strict, "treat suspicious as malicious in the exit status");
+
+  auto* seccomp = app.add_subcommand("seccomp", "seccomp profiles");
+  seccomp->require_subcommand(1);
+  nbw::cli::RecordOptions rec;
+  rec.profiles_dir = nbw::kDefaultProfileDir;
+  auto* record = seccomp->add_subcommand(
+      "record",
+      "record the syscalls of a process tree (in the kernel) and write the minimal profile");
+  record->add_option("--pid", rec.pid, "record this running process and its descendants");
+  record->add_option("-o,--output", rec.out, "write the profile here (default: stdout)");
+  record->add_option("--base", rec.base, "merge with this profile (NAME or FILE)");
+  record->add_option("--profiles", rec.profiles_dir, "where profile NAMEs live")
+      ->capture_default_str();
+  record->add_option("--format", rec.format, "docker, oci or k8s")->capture_default_str();
+  record->add_option("--duration", rec.duration_s, "with --pid: stop after SECONDS");
+  record->add_option("cmd", rec.cmd, "-- CMD ARGS...: run and record this");
+  nbw::cli::ExportOptions exp;
+  exp.profiles_dir = nbw::kDefaultProfileDir;
+  auto* exportc = seccomp->add_subcommand("export", "print a profile for docker, oci or k8s");
+  exportc->add_option("profile", exp.profile, "NAME or FILE")->required();
+  exportc->add_option("--format", exp.format, "docker, oci or k8s")->capture_default_str();
+  exportc->add_option("--profiles", exp.profiles_dir, "where profile NAMEs live")
+      ->capture_default_str();
+  exportc->add_option("--name", exp.name, "k8s: metadata.name (default: the profile's)");
+  exportc->add_option("--cap", exp.caps,
+                      "oci/k8s: a capability the container has (CAP_*), for includes/excludes");
+
+  auto* kernelspec = app.add_subcommand("kernelspec", "Jupyter kernelspecs");
+  kernelspec->require_subcommand(1);
+  nbw::cli::KernelspecOptions ks;
+  auto* ks_install = kernelspec->add_subcommand(
+      "install", "wrap a kernelspec so its kernels start under nbwarden-exec");
+  ks_install->add_option("--wrap", ks.wrap, "the kernelspec's name (e.g. python3)")->required();
+  ks_install->add_option("--profile", ks.profile, "seccomp profile (default notebook-kernel)");
+  ks_install->add_option("--landlock", ks.landlock, "Landlock rules for nbwarden-exec");
+  ks_install->add_option("--kernels-dir", ks.kernels_dir,
+                         "look only here (default: Jupyter's search path)");
+  ks_install->add_option("--as", ks.as, "write a new kernelspec with this name instead");
+  ks_install->add_option("--exec", ks.exec_path, "path of nbwarden-exec");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*doctor) return Doctor();
   if (*status) return Status(status_path);
   if (*check) return PolicyCheck(policy_path);
   if (*scan) return Scan(scan_paths, scan_policies, scan_json, scan_strict);
+  if (*record) return nbw::cli::SeccompRecord(rec);
+  if (*exportc) return nbw::cli::SeccompExport(exp);
+  if (*ks_install) return nbw::cli::KernelspecInstall(ks);
   return 2;
 }

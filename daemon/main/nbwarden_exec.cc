@@ -34,7 +34,7 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string profile, dir = "/etc/nbwarden/policies/seccomp";
+  std::string profile, dir = nbw::kDefaultProfileDir;
   int i = 1;
   for (; i < argc; i++) {
     const std::string a = argv[i];
@@ -54,9 +54,7 @@ int main(int argc, char** argv) {
   }
   if (profile.empty() || i >= argc) return Usage();
 
-  const bool is_file =
-      profile.find('/') != std::string::npos || (profile.size() > 5 && profile.ends_with(".json"));
-  const std::string path = is_file ? profile : dir + "/" + profile + ".json";
+  const std::string path = nbw::ResolveProfilePath(profile, dir);
   auto p = nbw::SeccompProfile::Load(path);
   if (!p.ok()) {
     std::fprintf(stderr, "nbwarden-exec: %s\n", p.status().message().c_str());

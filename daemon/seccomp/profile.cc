@@ -171,7 +171,8 @@ class Parser {
   const std::string& origin_;
 };
 
-bool HaveCap(const std::string& name) {
+// The capabilities profiles condition rules on that this process has.
+std::vector<std::string> EffectiveCaps() {
   static const std::map<std::string, int> kCaps = {{"CAP_SYS_ADMIN", CAP_SYS_ADMIN},
                                                    {"CAP_SYS_PTRACE", CAP_SYS_PTRACE},
                                                    {"CAP_SYS_MODULE", CAP_SYS_MODULE},
@@ -187,12 +188,22 @@ bool HaveCap(const std::string& name) {
                                                    {"CAP_SYS_CHROOT", CAP_SYS_CHROOT},
                                                    {"CAP_DAC_READ_SEARCH", CAP_DAC_READ_SEARCH},
                                                    {"CAP_SYS_RESOURCE", CAP_SYS_RESOURCE}};
-  auto it = kCaps.find(name);
-  if (it == kCaps.end()) return false;
   struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct d[2] = {};
-  if (syscall(SYS_capget, &h, d) != 0) return false;
-  return d[it->second / 32].effective & (1u << (it->second % 32));
+  std::vector<std::string> out;
+  if (syscall(SYS_capget, &h, d) != 0) return out;
+  for (const auto& [name, cap] : kCaps) {
+    if (d[cap / 32].effective & (1u << (cap % 32))) out.push_back(name);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ResolveProfilePath(const std::string& name_or_file, const std::string& dir) {
+  const bool is_file = name_or_file.find('/') != std::string::npos ||
+                       (name_or_file.size() > 5 && name_or_file.ends_with(".json"));
+  return is_file ? name_or_file : dir + "/" + name_or_file + ".json";
 }
 
 std::string NativeArchName() {
@@ -206,23 +217,21 @@ std::string NativeArchName() {
   }
 }
 
-bool RuleApplies(const SeccompRule& r) {
-  const std::string arch = NativeArchName();
+bool RuleAppliesTo(const SeccompRule& r, const std::string& arch,
+                   const std::vector<std::string>& caps) {
   auto has = [](const std::vector<std::string>& v, const std::string& x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
   if (!r.include_arches.empty() && !has(r.include_arches, arch)) return false;
   if (has(r.exclude_arches, arch)) return false;
   for (const auto& c : r.include_caps) {
-    if (!HaveCap(c)) return false;
+    if (!has(caps, c)) return false;
   }
   for (const auto& c : r.exclude_caps) {
-    if (HaveCap(c)) return false;
+    if (has(caps, c)) return false;
   }
   return true;
 }
-
-}  // namespace
 
 std::optional<uint32_t> SeccompAction(const std::string& name, std::optional<uint32_t> errno_ret) {
   if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
@@ -304,9 +313,11 @@ Result<SeccompFilter> CompileProfile(const SeccompProfile& p, CompileReport* rep
   // The filter is built for the running architecture only (the native one
   // seccomp_init added); other listed architectures matter to runtimes that
   // run foreign binaries, which nbwarden-exec does not.
+  const std::string arch = NativeArchName();
+  const std::vector<std::string> caps = EffectiveCaps();
   for (size_t i = 0; i < p.syscalls.size(); i++) {
     const SeccompRule& r = p.syscalls[i];
-    if (!RuleApplies(r)) continue;
+    if (!RuleAppliesTo(r, arch, caps)) continue;
     const uint32_t act = *SeccompAction(r.action, r.errno_ret);
     if (act == def) continue;  // libseccomp refuses rules that repeat the default
     // libseccomp takes one comparison per argument per rule: repeated

@@ -64,6 +64,19 @@ struct CompileReport {
 // calling process's effective set.
 Result<SeccompFilter> CompileProfile(const SeccompProfile& p, CompileReport* report = nullptr);
 
+// Where shipped profiles live, and NAME -> DIR/NAME.json (a value with a
+// '/' or ending in .json is a file path and is returned as is).
+inline constexpr const char* kDefaultProfileDir = "/etc/nbwarden/policies/seccomp";
+std::string ResolveProfilePath(const std::string& name_or_file, const std::string& dir);
+
+// libseccomp's name for the running architecture ("SCMP_ARCH_X86_64").
+std::string NativeArchName();
+
+// Docker's includes/excludes: does rule r apply on arch (SCMP_ARCH_*) to a
+// process with exactly these capabilities (CAP_*)?
+bool RuleAppliesTo(const SeccompRule& r, const std::string& arch,
+                   const std::vector<std::string>& caps);
+
 // "SCMP_ACT_ERRNO" + errno -> libseccomp action; nullopt if not an action.
 std::optional<uint32_t> SeccompAction(const std::string& name, std::optional<uint32_t> errno_ret);
 

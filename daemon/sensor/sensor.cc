@@ -21,44 +21,10 @@
 #include "common/unique_fd.h"
 #include "sensor.skel.h"
 #include "sensor/decode.h"
+#include "sensor/libbpf_log.h"
 
 namespace nbw {
-namespace {
-
-// libbpf's messages: debug to the log; the last warning (usually the
-// verifier's reason) kept for the one-line error.
-thread_local std::string g_last_libbpf_error;
-
-int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof buf, fmt, args);
-  std::string_view line(buf, n > 0 ? std::min<size_t>(n, sizeof buf - 1) : 0);
-  while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-  if (level == LIBBPF_WARN && !line.empty()) {
-    // Keep the most telling line: the verifier's complaint, not the banner.
-    if (line.find("BEGIN PROG LOAD LOG") == std::string_view::npos &&
-        line.find("END PROG LOAD LOG") == std::string_view::npos) {
-      g_last_libbpf_error = std::string(line);
-    }
-  }
-  spdlog::debug("libbpf: {}", line);
-  return n;
-}
-
-void InstallLibbpfLogger() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(LibbpfPrint); });
-}
-
-Status LibbpfError(std::string_view what, int err) {
-  Status s = Status::FromErrno(what, err);
-  if (!g_last_libbpf_error.empty()) {
-    s = Status::Error(s.message(), fmt::format("({})", g_last_libbpf_error));
-  }
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void Sensor::SkelDeleter::operator()(sensor_bpf* s) const {
   sensor_bpf__destroy(s);
@@ -82,7 +48,7 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
   }
   std::unique_ptr<Sensor> s(new Sensor(std::move(on_event)));
   s->RefreshClock();
-  g_last_libbpf_error.clear();
+  ClearLibbpfError();
 
   s->skel_.reset(sensor_bpf__open());
   if (!s->skel_) return LibbpfError("opening BPF object", errno);
@@ -202,7 +168,7 @@ Status Sensor::AttachConnectHooks() {
   if (!root) return Status::Error("connect hooks", "no cgroup v2 hierarchy mounted");
   UniqueFd fd(::open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(root, errno);
-  g_last_libbpf_error.clear();
+  ClearLibbpfError();
   for (auto [prog, link] : {std::pair{skel_->progs.nbw_connect4, &skel_->links.nbw_connect4},
                             std::pair{skel_->progs.nbw_connect6, &skel_->links.nbw_connect6}}) {
     struct bpf_link* l = bpf_program__attach_cgroup(prog, fd.get());

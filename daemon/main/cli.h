@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// The nbwarden CLI's subcommands beyond the basics (nbwarden.cc): seccomp
+// profile recording and export, and Jupyter kernelspec wrapping. Each
+// returns the process exit status and prints its own errors.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace nbw::cli {
+
+struct RecordOptions {
+  int pid = 0;                    // --pid: an existing process tree
+  std::vector<std::string> cmd;   // -- CMD ARGS: a new one
+  std::string out;                // -o FILE; empty = stdout
+  std::string base;               // --base NAME|FILE
+  std::string profiles_dir;       // where NAMEs live
+  std::string format = "docker";  // docker|oci|k8s
+  double duration_s = 0;          // --pid: stop after this long (0 = at exit or signal)
+};
+int SeccompRecord(const RecordOptions& o);
+
+struct ExportOptions {
+  std::string profile;  // NAME|FILE
+  std::string profiles_dir;
+  std::string format = "docker";
+  std::string name;               // k8s metadata.name; default: the profile's name
+  std::vector<std::string> caps;  // oci/k8s: the container's capabilities
+};
+int SeccompExport(const ExportOptions& o);
+
+struct KernelspecOptions {
+  std::string wrap;         // kernelspec name
+  std::string profile;      // seccomp profile for nbwarden-exec
+  std::string landlock;     // --landlock RULES for nbwarden-exec (optional)
+  std::string kernels_dir;  // search only here (else Jupyter's path)
+  std::string as;           // write a new spec with this name instead of in place
+  std::string exec_path;    // nbwarden-exec; default: next to this binary
+};
+int KernelspecInstall(const KernelspecOptions& o);
+
+}  // namespace nbw::cli
