@@ -10,12 +10,18 @@
 // Exit status, as env(1) and timeout(1): 125 the launcher failed (bad
 // profile, filter refused), 126 CMD could not be run, 127 CMD not found.
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +35,81 @@ int Usage() {
   std::fprintf(stderr,
                "usage: nbwarden-exec --profile NAME|FILE [--profiles DIR] -- CMD [ARGS...]\n");
   return kLauncherFailed;
+}
+
+// cmd as execvp would find it.
+std::string FindInPath(const std::string& cmd) {
+  if (cmd.find('/') != std::string::npos) return cmd;
+  const char* env = std::getenv("PATH");
+  const std::string path = env && *env ? env : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    std::string full = (dir.empty() ? "." : dir) + "/" + cmd;
+    if (access(full.c_str(), X_OK) == 0) return full;
+    start = end + 1;
+  }
+  return "";
+}
+
+// Opens cmd at descriptor n (close-on-exec, so the exec closes it) and
+// lowers RLIMIT_NOFILE to n: no descriptor numbered n can be made again,
+// and the profile refuses raising the limit. Returns an exit status on
+// failure, else 0.
+int PrepareExecFd(const char* cmd, int n) {
+  const std::string path = FindInPath(cmd);
+  if (path.empty()) {
+    std::fprintf(stderr, "nbwarden-exec: %s: not found in PATH\n", cmd);
+    return kNotFound;
+  }
+  // A script cannot be exec'd through a close-on-exec descriptor (its
+  // interpreter would open /dev/fd/N after the exec closed it), and its
+  // interpreter could not exec anything either.
+  char magic[2] = {};
+  if (int r = open(path.c_str(), O_RDONLY | O_CLOEXEC); r >= 0) {
+    const bool script = read(r, magic, 2) == 2 && magic[0] == '#' && magic[1] == '!';
+    close(r);
+    if (script) {
+      std::fprintf(stderr,
+                   "nbwarden-exec: %s is a script; this profile allows one exec, of a binary: "
+                   "name the interpreter (e.g. /usr/bin/python3 %s)\n",
+                   path.c_str(), path.c_str());
+      return kCannotRun;
+    }
+  }
+  int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    std::fprintf(stderr, "nbwarden-exec: %s: %s\n", path.c_str(), std::strerror(err));
+    return err == ENOENT ? kNotFound : kCannotRun;
+  }
+  struct rlimit rl = {};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const rlim_t want = static_cast<rlim_t>(n);
+  if (rl.rlim_max <= want) {
+    struct rlimit up = {std::min(rl.rlim_cur, want + 1), want + 1};
+    if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
+      std::fprintf(stderr,
+                   "nbwarden-exec: the profile execs through descriptor %d, above the hard "
+                   "RLIMIT_NOFILE %llu, which this user cannot raise: %s\n",
+                   n, static_cast<unsigned long long>(rl.rlim_max), std::strerror(errno));
+      return kLauncherFailed;
+    }
+  }
+  if (dup3(fd, n, O_CLOEXEC) != n) {
+    std::fprintf(stderr, "nbwarden-exec: descriptor %d: %s\n", n, std::strerror(errno));
+    return kLauncherFailed;
+  }
+  close(fd);
+  struct rlimit down = {std::min(rl.rlim_cur, want), want};
+  if (setrlimit(RLIMIT_NOFILE, &down) != 0) {
+    std::fprintf(stderr, "nbwarden-exec: lowering RLIMIT_NOFILE to %d: %s\n", n,
+                 std::strerror(errno));
+    return kLauncherFailed;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -65,6 +146,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nbwarden-exec: %s\n", filter.status().message().c_str());
     return kLauncherFailed;
   }
+  // A profile that refuses exec except from one descriptor (model-server):
+  // open the command there now, before the filter; exec through it below.
+  const std::optional<int> exec_fd = p->ExecFd();
+  if (exec_fd) {
+    if (int rc = PrepareExecFd(argv[i], *exec_fd); rc != 0) return rc;
+  }
   // No setuid binary may regain what the filter takes away.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     std::fprintf(stderr, "nbwarden-exec: no_new_privs: %s\n", std::strerror(errno));
@@ -85,7 +172,11 @@ int main(int argc, char** argv) {
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
-  execvpe(argv[i], argv + i, envp.data());
+  if (exec_fd) {
+    syscall(SYS_execveat, *exec_fd, "", argv + i, envp.data(), AT_EMPTY_PATH);
+  } else {
+    execvpe(argv[i], argv + i, envp.data());
+  }
   const int err = errno;
   std::fprintf(stderr, "nbwarden-exec: %s: %s\n", argv[i], std::strerror(err));
   return err == ENOENT ? kNotFound : kCannotRun;

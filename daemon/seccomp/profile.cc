@@ -295,6 +295,21 @@ Result<SeccompProfile> SeccompProfile::Parse(const std::string& text, const std:
   return prof;
 }
 
+std::optional<int> SeccompProfile::ExecFd() const {
+  for (const auto& r : syscalls) {
+    if (std::find(r.names.begin(), r.names.end(), "execveat") == r.names.end()) continue;
+    if (r.args.size() != 1 || r.args[0].index != 0 || r.args[0].value < 3 ||
+        r.args[0].value > (1u << 30)) {
+      continue;
+    }
+    const bool allow = r.action == "SCMP_ACT_ALLOW" || r.action == "SCMP_ACT_LOG";
+    if ((allow && r.args[0].op == "SCMP_CMP_EQ") || (!allow && r.args[0].op == "SCMP_CMP_NE")) {
+      return static_cast<int>(r.args[0].value);
+    }
+  }
+  return std::nullopt;
+}
+
 Result<SeccompProfile> SeccompProfile::Load(const std::string& path) {
   auto text = ReadFileBounded(path, 4 << 20);
   if (!text.ok()) return text.status();

@@ -45,6 +45,13 @@ struct SeccompProfile {
   std::string origin;  // file it came from
 
   static Result<SeccompProfile> Parse(const std::string& json, const std::string& origin);
+
+  // The descriptor number this profile lets execveat run from, if it has
+  // such a rule ("execveat refused unless args[0] == N", or "allowed only
+  // if args[0] == N"): nbwarden-exec then execs the command through fd N
+  // and lowers RLIMIT_NOFILE to N, so once that exec closes it no process
+  // under the filter can exec again (policies/seccomp/model-server.json).
+  std::optional<int> ExecFd() const;
   static Result<SeccompProfile> Load(const std::string& path);
 };
 

@@ -80,6 +80,96 @@ print(json.dumps({"sum": int(back["b"].sum()), "shell_ok": shell.returncode == 0
   EXPECT_EQ(r.out, "{\"sum\": 285, \"shell_ok\": true, \"seccomp\": \"2\", \"nnp\": \"1\"}\n");
 }
 
+const std::string kServerProfile = NBW_SOURCE_DIR "/policies/seccomp/model-server.json";
+
+TEST(ModelServerProfile, AServerLoadsATorchModelAndAnswersOverLoopback) {
+  const std::string script = R"(
+import json, os, socket, tempfile, threading, http.server
+import torch
+path = os.path.join(tempfile.mkdtemp(), "model.pt")
+torch.save({"w": torch.arange(4.0)}, path)
+model = torch.load(path)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"sum": float(model["w"].sum())}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.handle_request, daemon=True).start()
+s = socket.create_connection(srv.server_address)
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+resp = b""
+while chunk := s.recv(4096):
+    resp += chunk
+print(resp.split(b"\r\n\r\n", 1)[1].decode())
+)";
+  Ran r =
+      Spawn({NBW_EXEC_PATH, "--profile", kServerProfile, "--", "/usr/bin/python3", "-c", script});
+  ASSERT_EQ(Exit(r), 0) << r.err;
+  EXPECT_EQ(r.out, "{\"sum\": 6.0}\n");
+}
+
+TEST(ModelServerProfile, NoExecAfterStartUpAndTheLaunchersDescriptorCannotBeRemade) {
+  const std::string script = R"(
+import json, os, resource, subprocess
+res = {}
+try:
+    subprocess.run(["/bin/true"]); res["exec"] = "ran"
+except PermissionError as e:
+    res["exec"] = e.errno
+res["fds"] = os.listdir("/proc/self/fd").count("4095")
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); res["hard"] = hard
+try:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)); res["setrlimit"] = "ok"
+except ValueError:
+    res["setrlimit"] = "refused"
+try:
+    os.dup2(os.open("/bin/sh", os.O_PATH), 4095); res["dup"] = "ok"
+except OSError as e:
+    res["dup"] = e.errno
+try:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open("/", os.O_PATH)  # a directory: EACCES where execveat is allowed
+    libc.syscall(322, fd, b"", None, None, 0x1000)  # execveat(fd, "", AT_EMPTY_PATH)
+    res["execveat"] = ctypes.get_errno()
+except Exception as e:
+    res["execveat"] = repr(e)
+print(json.dumps(res))
+)";
+  Ran r =
+      Spawn({NBW_EXEC_PATH, "--profile", kServerProfile, "--", "/usr/bin/python3", "-c", script});
+  ASSERT_EQ(Exit(r), 0) << r.err;
+  // exec: EPERM; the launcher's descriptor was closed by the one exec
+  // allowed; the hard limit keeps 4095 out of reach (EBADF) and raising it
+  // is refused; execveat on any other descriptor: EPERM.
+  EXPECT_EQ(r.out,
+            "{\"exec\": 1, \"fds\": 0, \"hard\": 4095, \"setrlimit\": \"refused\", \"dup\": 9, "
+            "\"execveat\": 1}\n");
+  // Without the profile the same script execs freely (the refusals above
+  // are the filter's).
+  r = Spawn({"/usr/bin/python3", "-c", script});
+  ASSERT_EQ(Exit(r), 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"exec\": \"ran\"", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\"setrlimit\": \"ok\", \"dup\": \"ok\", \"execveat\": 13}"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(ModelServerProfile, AScriptIsRefusedWithAClearErrorSinceItsInterpreterCouldNotExec) {
+  const std::string script = std::filesystem::temp_directory_path() / "nbw-sc-script.sh";
+  std::ofstream(script) << "#!/bin/sh\necho ran\n";
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  Ran r = Spawn({NBW_EXEC_PATH, "--profile", kServerProfile, "--", script});
+  EXPECT_EQ(Exit(r), 126);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "nbwarden-exec: " + script +
+                       " is a script; this profile allows one exec, of a binary: name the "
+                       "interpreter (e.g. /usr/bin/python3 " +
+                       script + ")\n");
+  std::filesystem::remove(script);
+}
+
 TEST(Launcher, AProfileIsFoundByNameInTheProfilesDirectory) {
   Ran r = Spawn({NBW_EXEC_PATH, "--profile", "notebook-kernel", "--profiles",
                  NBW_SOURCE_DIR "/policies/seccomp", "--", "/bin/sh", "-c",
