@@ -86,7 +86,8 @@ int KernelspecInstall(const KernelspecOptions& o) {
   // The profile must load now, not when a user starts a kernel.
   const std::string profile = o.profile.empty() ? "notebook-kernel" : o.profile;
   const bool profile_is_file = ResolveProfilePath(profile, "") == profile;
-  const std::string profile_path = ResolveProfilePath(profile, kDefaultProfileDir);
+  const std::string dir = o.profiles_dir.empty() ? kDefaultProfileDir : o.profiles_dir;
+  const std::string profile_path = ResolveProfilePath(profile, dir);
   if (auto p = SeccompProfile::Load(profile_path); !p.ok()) {
     std::fprintf(stderr, "%s: --profile: %s\n", kWho, p.status().message().c_str());
     return 2;
@@ -146,6 +147,10 @@ int KernelspecInstall(const KernelspecOptions& o) {
   }
   std::vector<std::string> wrapped = {o.exec_path.empty() ? DefaultExecPath() : o.exec_path,
                                       "--profile", profile_is_file ? profile_path : profile};
+  if (!profile_is_file && dir != kDefaultProfileDir) {
+    wrapped.push_back("--profiles");
+    wrapped.push_back(dir);
+  }
   if (!o.landlock.empty()) {
     wrapped.push_back("--landlock");
     wrapped.push_back(o.landlock);

@@ -229,6 +229,8 @@ int main(int argc, char** argv) {
       "install", "wrap a kernelspec so its kernels start under nbwarden-exec");
   ks_install->add_option("--wrap", ks.wrap, "the kernelspec's name (e.g. python3)")->required();
   ks_install->add_option("--profile", ks.profile, "seccomp profile (default notebook-kernel)");
+  ks_install->add_option("--profiles", ks.profiles_dir,
+                         "where profile NAMEs live (default /etc/nbwarden/policies/seccomp)");
   ks_install->add_option("--landlock", ks.landlock, "Landlock rules for nbwarden-exec");
   ks_install->add_option("--kernels-dir", ks.kernels_dir,
                          "look only here (default: Jupyter's search path)");

@@ -4,13 +4,17 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <initializer_list>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "common/json_writer.h"
 #include "sensor/sockaddr.h"
@@ -209,77 +213,20 @@ std::string EventPath(const Event& ev) {
 }
 
 std::string_view SyscallName(int nr) {
-  // Every syscall the sensor reports (bpf/sensor.bpf.c: nbw_watched_syscall).
-  static const struct {
-    int nr;
-    const char* name;
-  } kNames[] = {
-      {SYS_open, "open"},
-      {SYS_openat, "openat"},
-      {SYS_openat2, "openat2"},
-      {SYS_creat, "creat"},
-      {SYS_connect, "connect"},
-      {SYS_bind, "bind"},
-      {SYS_listen, "listen"},
-      {SYS_accept, "accept"},
-      {SYS_accept4, "accept4"},
-      {SYS_socket, "socket"},
-      {SYS_dup2, "dup2"},
-      {SYS_dup3, "dup3"},
-      {SYS_kill, "kill"},
-      {SYS_tkill, "tkill"},
-      {SYS_tgkill, "tgkill"},
-      {SYS_rt_sigqueueinfo, "rt_sigqueueinfo"},
-      {SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo"},
-      {SYS_pidfd_send_signal, "pidfd_send_signal"},
-      {SYS_clone, "clone"},
-      {SYS_clone3, "clone3"},
-      {SYS_fork, "fork"},
-      {SYS_vfork, "vfork"},
-      {SYS_execve, "execve"},
-      {SYS_execveat, "execveat"},
-      {SYS_ptrace, "ptrace"},
-      {SYS_mount, "mount"},
-      {SYS_umount2, "umount2"},
-      {SYS_fsopen, "fsopen"},
-      {SYS_fsconfig, "fsconfig"},
-      {SYS_fsmount, "fsmount"},
-      {SYS_move_mount, "move_mount"},
-      {SYS_open_tree, "open_tree"},
-      {SYS_mount_setattr, "mount_setattr"},
-      {SYS_unshare, "unshare"},
-      {SYS_setns, "setns"},
-      {SYS_init_module, "init_module"},
-      {SYS_finit_module, "finit_module"},
-      {SYS_delete_module, "delete_module"},
-      {SYS_kexec_load, "kexec_load"},
-      {SYS_kexec_file_load, "kexec_file_load"},
-      {SYS_bpf, "bpf"},
-      {SYS_perf_event_open, "perf_event_open"},
-      {SYS_memfd_create, "memfd_create"},
-      {SYS_setuid, "setuid"},
-      {SYS_setgid, "setgid"},
-      {SYS_setreuid, "setreuid"},
-      {SYS_setregid, "setregid"},
-      {SYS_setresuid, "setresuid"},
-      {SYS_setresgid, "setresgid"},
-      {SYS_setfsuid, "setfsuid"},
-      {SYS_setfsgid, "setfsgid"},
-      {SYS_capset, "capset"},
-      {SYS_chroot, "chroot"},
-      {SYS_pivot_root, "pivot_root"},
-      {SYS_io_uring_setup, "io_uring_setup"},
-      {SYS_keyctl, "keyctl"},
-      {SYS_add_key, "add_key"},
-      {SYS_request_key, "request_key"},
-      {SYS_userfaultfd, "userfaultfd"},
-      {SYS_process_vm_writev, "process_vm_writev"},
-      {SYS_open_by_handle_at, "open_by_handle_at"},
-  };
-  for (const auto& e : kNames) {
-    if (e.nr == nr) return e.name;
-  }
-  return "";
+  // Every syscall of this architecture, named once by libseccomp (seccomp
+  // events may name any of them, not only those the sensor watches).
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names(1024);
+    for (int i = 0; i < static_cast<int>(names.size()); i++) {
+      if (char* n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i)) {
+        names[i] = n;
+        free(n);
+      }
+    }
+    return names;
+  }();
+  if (nr < 0 || nr >= static_cast<int>(kNames.size())) return "";
+  return kNames[nr];
 }
 
 std::string FormatTime(uint64_t ns) {

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from nbwtest import Daemon, KernelSession, require_root
+from nbwtest import Daemon, KernelSession, data_science_cells, require_root
 
 
 class IpykernelTest(unittest.TestCase):
@@ -90,20 +90,7 @@ class IpykernelTest(unittest.TestCase):
         severity warning or higher."""
         home = os.path.join(self.tmp, "home")
         os.makedirs(home)
-        cells = [
-            "import os, numpy as np, pandas as pd\nos.chdir(%r)" % home,
-            "df = pd.DataFrame({'x': np.arange(100), 'y': np.random.rand(100)})\n"
-            "df.to_csv('data.csv', index=False)\n"
-            "back = pd.read_csv('data.csv'); print(len(back))",
-            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
-            "plt.plot(back.x, back.y); plt.savefig('plot.png'); print(os.path.getsize('plot.png') > 0)",
-            "import subprocess\nprint(subprocess.run(['ls', '-la'], capture_output=True, text=True).returncode)",
-            "get_ipython().system('pip list 2>/dev/null | head -3')",
-            "get_ipython().system('ls')",
-            "import json\nfrom ipykernel.connect import get_connection_file\n"
-            "print(sorted(json.load(open(get_connection_file())))[:1])",
-            "print(np.linalg.inv(np.eye(3)).sum())",
-        ]
+        cells = data_science_cells(home)
         for code in cells:
             status, _ = self.k.run(code)
             self.assertEqual(status, "ok", code)

@@ -63,11 +63,14 @@ class KernelSession:
     jupyter_client's MultiKernelManager, as Jupyter Server starts kernels,
     with a JupyterHub user and notebook path in its environment."""
 
-    def __init__(self, connection_dir, notebook):
+    def __init__(self, connection_dir, notebook, kernel_name="python3", kernels_dir=None):
+        from jupyter_client.kernelspec import KernelSpecManager
         from jupyter_client.multikernelmanager import MultiKernelManager
         self.mkm = MultiKernelManager(connection_dir=connection_dir)
+        if kernels_dir:  # only these kernelspecs, as a Jupyter Server set up so
+            self.mkm.kernel_spec_manager = KernelSpecManager(kernel_dirs=[kernels_dir])
         env = dict(os.environ, JUPYTERHUB_USER="alice", JPY_SESSION_NAME=notebook)
-        self.kernel_id = self.mkm.start_kernel(kernel_name="python3", env=env)
+        self.kernel_id = self.mkm.start_kernel(kernel_name=kernel_name, env=env)
         self.km = self.mkm.get_kernel(self.kernel_id)
         self.client = self.km.client()
         self.client.start_channels()
@@ -77,9 +80,32 @@ class KernelSession:
     def run(self, code, timeout=120):
         return run_cell(self.client, code, timeout)
 
-    def close(self):
+    def close(self, now=True):
+        """now=False asks the kernel to shut down and waits for it to exit by
+        itself, as Jupyter's "shut down kernel" does."""
         self.client.stop_channels()
-        self.mkm.shutdown_all(now=True)
+        self.mkm.shutdown_all(now=now)
+
+
+def data_science_cells(home):
+    """What data scientists do all day: pandas, numpy, a plot, files, shell
+    commands through subprocess and IPython's !, pip, the connection file."""
+    return [
+        "import os, numpy as np, pandas as pd\nos.chdir(%r)" % home,
+        "df = pd.DataFrame({'x': np.arange(100), 'y': np.random.rand(100)})\n"
+        "df.to_csv('data.csv', index=False)\n"
+        "back = pd.read_csv('data.csv'); print(len(back))",
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.plot(back.x, back.y); plt.savefig('plot.png'); print(os.path.getsize('plot.png') > 0)",
+        "from sklearn.linear_model import LogisticRegression\n"
+        "m = LogisticRegression().fit(df[['x']], df.x > 50); print(m.score(df[['x']], df.x > 50))",
+        "import subprocess\nprint(subprocess.run(['ls', '-la'], capture_output=True, text=True).returncode)",
+        "get_ipython().system('pip list 2>/dev/null | head -3')",
+        "get_ipython().system('ls')",
+        "import json\nfrom ipykernel.connect import get_connection_file\n"
+        "print(sorted(json.load(open(get_connection_file())))[:1])",
+        "print(np.linalg.inv(np.eye(3)).sum())",
+    ]
 
 
 class Daemon:
