@@ -30,13 +30,13 @@ struct ExportOptions {
 int SeccompExport(const ExportOptions& o);
 
 struct KernelspecOptions {
-  std::string wrap;         // kernelspec name
-  std::string profile;      // seccomp profile for nbwarden-exec
+  std::string wrap;          // kernelspec name
+  std::string profile;       // seccomp profile for nbwarden-exec
   std::string profiles_dir;  // where profile NAMEs live (passed on to nbwarden-exec)
-  std::string landlock;     // --landlock RULES for nbwarden-exec (optional)
-  std::string kernels_dir;  // search only here (else Jupyter's path)
-  std::string as;           // write a new spec with this name instead of in place
-  std::string exec_path;    // nbwarden-exec; default: next to this binary
+  std::string landlock;      // --landlock RULES for nbwarden-exec (optional)
+  std::string kernels_dir;   // search only here (else Jupyter's path)
+  std::string as;            // write a new spec with this name instead of in place
+  std::string exec_path;     // nbwarden-exec; default: next to this binary
 };
 int KernelspecInstall(const KernelspecOptions& o);
 
