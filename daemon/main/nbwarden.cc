@@ -13,11 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "main/cli.h"
+#include "policy/policy_files.h"
 #include "policy/rules.h"
 #include "policy/targets.h"
 #include "probe/probe.h"
 #include "process/proc_fs.h"
 #include "scan/scanner.h"
+#include "seccomp/landlock.h"
 #include "seccomp/profile.h"
 
 namespace {
@@ -88,6 +90,38 @@ int PolicyCheck(const std::string& path) {
     std::fprintf(stderr, "%s\n", rules.status().message().c_str());
     return 1;
   }
+  // What nbwarden-exec reads from the same tree: Landlock rules and seccomp
+  // profiles, validated here so a bad one is found before a kernel starts.
+  size_t landlock = 0, profiles = 0;
+  auto files = nbw::ReadPolicyFiles(path);
+  if (files.ok()) {
+    for (const auto& f : *files) {
+      auto doc = nbw::ParseYaml(f.text, f.path);
+      if (!doc.ok() || !doc->IsMap() || !(*doc)["landlock"]) continue;
+      auto l = nbw::LandlockRules::Parse(f.text, f.path);
+      if (!l.ok()) {
+        std::fprintf(stderr, "%s\n", l.status().message().c_str());
+        return 1;
+      }
+      landlock++;
+    }
+  }
+  std::error_code ec;
+  const std::filesystem::path seccomp_dir = std::filesystem::path(path) / "seccomp";
+  for (auto it = std::filesystem::directory_iterator(seccomp_dir, ec);
+       !ec && it != std::filesystem::end(it); it.increment(ec)) {
+    if (it->path().extension() != ".json") continue;
+    auto p = nbw::SeccompProfile::Load(it->path());
+    if (p.ok()) {
+      auto f = nbw::CompileProfile(*p);
+      if (!f.ok()) p = f.status();
+    }
+    if (!p.ok()) {
+      std::fprintf(stderr, "%s\n", p.status().message().c_str());
+      return 1;
+    }
+    profiles++;
+  }
   for (const auto& s : t->selectors()) {
     fmt::print("target {:<24} role {:<18} comm {}  ({})\n", s.name, s.role,
                fmt::join(s.comm_prefixes, ","), s.source);
@@ -96,8 +130,10 @@ int PolicyCheck(const std::string& path) {
     fmt::print("rule   {:<24} {:<9} {}  ({})\n", r->id, nbw::SeverityName(r->severity), r->name,
                r->source);
   }
-  fmt::print("{}: OK, {} target selector(s), {} rule(s)\n", path, t->selectors().size(),
-             rules->rules().size());
+  fmt::print(
+      "{}: OK, {} target selector(s), {} rule(s), {} seccomp profile(s), {} landlock "
+      "rule file(s)\n",
+      path, t->selectors().size(), rules->rules().size(), profiles, landlock);
   return 0;
 }
 

@@ -4,9 +4,13 @@
 // no_new_privs, loads the filter and execs the command, which inherits the
 // filter for good (and so does everything it starts).
 //
-//   nbwarden-exec --profile NAME|FILE [--profiles DIR] -- CMD [ARGS...]
+//   nbwarden-exec --profile NAME|FILE [--profiles DIR] [--landlock NAME|FILE]
+//                 -- CMD [ARGS...]
 //
-// NAME is DIR/NAME.json (DIR defaults to /etc/nbwarden/policies/seccomp).
+// NAME is DIR/NAME.json (DIR defaults to /etc/nbwarden/policies/seccomp);
+// a Landlock NAME is DIR/../landlock/NAME.yaml. Landlock is applied where
+// the kernel has it; where it does not, or lacks a feature the rules ask
+// for, the launcher says so on stderr and runs with what it has.
 // Exit status, as env(1) and timeout(1): 125 the launcher failed (bad
 // profile, filter refused), 126 CMD could not be run, 127 CMD not found.
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "seccomp/landlock.h"
 #include "seccomp/profile.h"
 
 namespace {
@@ -33,7 +38,8 @@ constexpr int kLauncherFailed = 125, kCannotRun = 126, kNotFound = 127;
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: nbwarden-exec --profile NAME|FILE [--profiles DIR] -- CMD [ARGS...]\n");
+               "usage: nbwarden-exec --profile NAME|FILE [--profiles DIR] "
+               "[--landlock NAME|FILE] -- CMD [ARGS...]\n");
   return kLauncherFailed;
 }
 
@@ -115,7 +121,7 @@ int PrepareExecFd(const char* cmd, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string profile, dir = nbw::kDefaultProfileDir;
+  std::string profile, dir = nbw::kDefaultProfileDir, landlock;
   int i = 1;
   for (; i < argc; i++) {
     const std::string a = argv[i];
@@ -123,8 +129,8 @@ int main(int argc, char** argv) {
       i++;
       break;
     }
-    if ((a == "--profile" || a == "--profiles") && i + 1 < argc) {
-      (a == "--profile" ? profile : dir) = argv[++i];
+    if ((a == "--profile" || a == "--profiles" || a == "--landlock") && i + 1 < argc) {
+      (a == "--profile" ? profile : a == "--profiles" ? dir : landlock) = argv[++i];
     } else if (a.rfind("--profile=", 0) == 0) {
       profile = a.substr(10);
     } else if (a.rfind("--profiles=", 0) == 0) {
@@ -146,6 +152,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nbwarden-exec: %s\n", filter.status().message().c_str());
     return kLauncherFailed;
   }
+  std::optional<nbw::LandlockRules> rules;
+  if (!landlock.empty()) {
+    const bool is_file = landlock.find('/') != std::string::npos || landlock.ends_with(".yaml");
+    auto r =
+        nbw::LandlockRules::Load(is_file ? landlock : dir + "/../landlock/" + landlock + ".yaml");
+    if (!r.ok()) {
+      std::fprintf(stderr, "nbwarden-exec: %s\n", r.status().message().c_str());
+      return kLauncherFailed;
+    }
+    rules = std::move(r).value();
+  }
   // A profile that refuses exec except from one descriptor (model-server):
   // open the command there now, before the filter; exec through it below.
   const std::optional<int> exec_fd = p->ExecFd();
@@ -156,6 +173,23 @@ int main(int argc, char** argv) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     std::fprintf(stderr, "nbwarden-exec: no_new_privs: %s\n", std::strerror(errno));
     return kLauncherFailed;
+  }
+  // Landlock before seccomp: the filter may refuse the landlock syscalls.
+  if (rules) {
+    auto rep = nbw::ApplyLandlock(*rules);
+    if (!rep.ok()) {
+      std::fprintf(stderr, "nbwarden-exec: %s: %s\n", rules->origin.c_str(),
+                   rep.status().message().c_str());
+      return kLauncherFailed;
+    }
+    if (rep->abi == 0) {
+      std::fprintf(stderr, "nbwarden-exec: this kernel has no Landlock; %s not applied\n",
+                   rules->origin.c_str());
+    }
+    for (const auto& u : rep->unenforced) {
+      std::fprintf(stderr, "nbwarden-exec: Landlock ABI %d here: %s not applied\n", rep->abi,
+                   u.c_str());
+    }
   }
   if (int err = seccomp_load(filter->get()); err != 0) {
     std::fprintf(stderr, "nbwarden-exec: loading the filter from %s: %s\n", path.c_str(),

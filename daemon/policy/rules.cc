@@ -353,10 +353,12 @@ Status RuleSet::AddLists(const YAML::Node& root, const std::string& origin) {
   if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "top level must be a mapping");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    if (key != "targets" && key != "lists" && key != "rules" && key != "model_guard") {
+    // landlock: rules for nbwarden-exec (policies/landlock/), not the daemon's.
+    if (key != "targets" && key != "lists" && key != "rules" && key != "model_guard" &&
+        key != "landlock") {
       return Status::Error(
           YamlWhere(origin, kv.first),
-          fmt::format("unknown section '{}' (targets, lists, rules, model_guard)", key));
+          fmt::format("unknown section '{}' (targets, lists, rules, model_guard, landlock)", key));
     }
   }
   if (!root["lists"]) return Status::Ok();

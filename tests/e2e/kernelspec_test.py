@@ -2,7 +2,8 @@
 """Sandboxed Jupyter kernels, for real: a kernelspec wrapped by `nbwarden
 kernelspec install --wrap`, started through jupyter_client as Jupyter Server
 starts kernels, runs a data-science session under the notebook-kernel
-profile with the real nbwardend watching and no alert raised. Then the
+seccomp profile and Landlock rules with the real nbwardend watching and no
+alert raised. Then the
 recorder: a kernel started under `nbwarden seccomp record` writes its
 profile when it shuts down; the same session replays under that profile,
 and a syscall the recording never saw is refused (EPERM) and reported
@@ -22,6 +23,7 @@ NBWARDEN_EXEC = os.path.join(BUILD, "daemon/nbwarden-exec")
 SYSTEM_SPEC = "/usr/share/jupyter/kernels/python3"
 PROFILES = os.path.join(SOURCE, "policies/seccomp")
 PROFILE = os.path.join(PROFILES, "notebook-kernel.json")
+LANDLOCK = os.path.join(SOURCE, "policies/landlock/notebook-kernel.yaml")
 NOTEBOOK = "/home/alice/work/sandboxed.ipynb"
 
 
@@ -119,12 +121,17 @@ class KernelspecTest(unittest.TestCase):
                          "must be a non-empty list\n" % self.kernels)
 
     def test_a_wrapped_kernel_runs_a_data_science_session_with_no_alert(self):
-        self.wrap("--profile", PROFILE)
+        spec = self.wrap("--profile", PROFILE, "--landlock", LANDLOCK)
+        self.assertEqual(spec["argv"][:6], [NBWARDEN_EXEC, "--profile", PROFILE, "--landlock",
+                                            LANDLOCK, "--"])
         self.daemon = Daemon()
         self.k = KernelSession(self.tmp, NOTEBOOK, kernels_dir=self.kernels)
         st = self.kernel_status()
         self.assertEqual((st["Seccomp"].strip(), st["NoNewPrivs"].strip()), ("2", "1"))
         self.session()
+        status, out = self.k.run("try:\n    open('/etc/shadow').read()\n"
+                                 "except PermissionError:\n    print('kept out')")
+        self.assertEqual((status, out), ("ok", "kept out\n"))
         targets = self.daemon.wait_for(lambda l: l.get("kind") == "target"
                                        and l["proc"]["pid"] == self.k.pid)
         self.assertEqual(targets[0]["target"]["role"], "notebook-kernel", self.daemon.lines())
