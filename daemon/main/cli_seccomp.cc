@@ -202,17 +202,19 @@ int SeccompRecord(const RecordOptions& o) {
   RecordingMerge merge;
   SeccompProfile p = ProfileFromRecording(names.names, base ? &*base : nullptr, &merge);
   nbw::ExportOptions eo;
-  eo.name = o.out.empty() ? "recorded" : std::filesystem::path(o.out).stem().string();
+  eo.name =
+      o.out.empty() || o.out == "-" ? "recorded" : std::filesystem::path(o.out).stem().string();
   const std::string text = RenderProfile(p, *format, eo);
-  if (o.out.empty()) {
+  if (o.out.empty() || o.out == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   } else if (!WriteAtomically(o.out, text, who)) {
     return 2;
   }
+  const bool to_file = !o.out.empty() && o.out != "-";
   std::fprintf(stderr, "%s: %zu syscall(s) from %llu process(es)%s%s\n", who, names.names.size(),
-               static_cast<unsigned long long>(1 + stats.forks), o.out.empty() ? "" : "; wrote ",
-               o.out.c_str());
+               static_cast<unsigned long long>(1 + stats.forks), to_file ? "; wrote " : "",
+               to_file ? o.out.c_str() : "");
   if (base) {
     std::fprintf(stderr, "%s: base %s: %zu added, %zu decided by its rules, %zu refused by it\n",
                  who, base->origin.c_str(), merge.added.size(), merge.kept_by_base.size(),
