@@ -158,6 +158,10 @@ int KernelspecInstall(const KernelspecOptions& o) {
   wrapped.push_back("--");
   wrapped.insert(wrapped.end(), argv.begin(), argv.end());
   spec["argv"] = wrapped;
+  if (spec.contains("metadata") && !spec["metadata"].is_object()) {
+    std::fprintf(stderr, "%s: %s: metadata: must be an object\n", kWho, json_path.c_str());
+    return 1;
+  }
   spec["metadata"]["nbwarden"] = {{"seccomp_profile", profile}, {"landlock", o.landlock}};
 
   fs::path target_dir = spec_dir;
@@ -176,7 +180,9 @@ int KernelspecInstall(const KernelspecOptions& o) {
       std::fprintf(stderr, "%s: %s: %s\n", kWho, target_dir.c_str(), ec.message().c_str());
       return 1;
     }
-    std::string display = spec.value("display_name", o.wrap);
+    const std::string display = spec.contains("display_name") && spec["display_name"].is_string()
+                                    ? spec["display_name"].get<std::string>()
+                                    : o.wrap;
     spec["display_name"] = display + " [nbwarden: " + profile + "]";
   } else {
     // In place: the original is kept once, for `--as` later or by hand.

@@ -119,6 +119,14 @@ class KernelspecTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stderr, "nbwarden kernelspec install: %s/python3/kernel.json: argv: "
                          "must be a non-empty list\n" % self.kernels)
+        with open(os.path.join(self.kernels, "python3", "kernel.json"), "w") as f:
+            f.write('{"argv": ["python3"], "metadata": "debugger"}')
+        r = subprocess.run([NBWARDEN, "kernelspec", "install", "--wrap", "python3",
+                            "--kernels-dir", self.kernels, "--profile", PROFILE],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "nbwarden kernelspec install: %s/python3/kernel.json: "
+                         "metadata: must be an object\n" % self.kernels)
 
     def test_a_wrapped_kernel_runs_a_data_science_session_with_no_alert(self):
         spec = self.wrap("--profile", PROFILE, "--landlock", LANDLOCK)
