@@ -344,6 +344,20 @@ void Agent::ReportStats(bool final) {
                          {"alerts_held", held_.size()},
                          {"alerts_released_unscanned", alerts_released_unscanned_}};
   }
+  if (opts_.router) {
+    nlohmann::json sinks = nlohmann::json::array();
+    for (const auto& k : opts_.router->Stats()) {
+      sinks.push_back({{"name", k.name},
+                       {"type", k.type},
+                       {"healthy", k.healthy},
+                       {"delivered", k.delivered},
+                       {"pending", k.pending},
+                       {"dropped", k.dropped},
+                       {"failures", k.failures},
+                       {"last_error", k.last_error}});
+    }
+    st["sinks"] = std::move(sinks);
+  }
   // Atomic replace: readers never see half a file.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);
@@ -360,6 +374,20 @@ void Agent::ReportStats(bool final) {
 void Agent::WriteLine(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), opts_.out);
   std::fputc('\n', opts_.out);
+}
+
+void Agent::ReportSinkDrops(const std::string& sink, uint64_t dropped) {
+  EmitSelfAlert("NBW-SELF-002", "Alerts dropped by a sink", Severity::kCritical,
+                fmt::format("sink {} dropped {} alert(s) while its receiver was down and its "
+                            "spool full",
+                            sink, dropped));
+}
+
+void Agent::WriteAlert(const std::string& line) {
+  WriteLine(line);
+  std::fflush(opts_.out);
+  if (opts_.router) opts_.router->Publish(line);
+  counters_.alerts++;
 }
 
 void Agent::Emit(const Event& ev, const ProcessInfo* p) {
@@ -419,9 +447,7 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
   }
   RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, action, rule.Summarize(ctx),
               ctx.ev.realtime_ns, host_, ctx.proc, ctx.Ancestors(), line_, alert_line_, ctx.model);
-  WriteLine(alert_line_);
-  std::fflush(opts_.out);  // alerts are not held back by buffering
-  counters_.alerts++;
+  WriteAlert(alert_line_);
 }
 
 void Agent::EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,
@@ -429,9 +455,7 @@ void Agent::EmitSelfAlert(std::string_view id, std::string_view name, Severity s
   alert_line_.clear();
   RenderAlert({std::string(id), std::string(name), sev, {}}, "alert", summary, RealtimeNowNs(),
               host_, nullptr, {}, "", alert_line_);
-  WriteLine(alert_line_);
-  std::fflush(opts_.out);
-  counters_.alerts++;
+  WriteAlert(alert_line_);
 }
 
 void Agent::EmitTarget(const ProcessInfo& p, std::string_view how) {

@@ -29,6 +29,7 @@
 #include "policy/targets.h"
 #include "process/process_table.h"
 #include "sensor/sensor.h"
+#include "sinks/router.h"
 
 namespace nbw {
 
@@ -42,7 +43,9 @@ struct AgentOptions {
   // bounds how long a lone event can wait in the ring.
   std::chrono::milliseconds drain_interval{20};
   SensorOptions sensor;
-  std::FILE* out = stdout;  // JSON lines: targets, events (and alerts later)
+  std::FILE* out = stdout;  // JSON lines: targets, events, alerts
+  // Alerts also go to the configured sinks (syslog, webhook, files), if any.
+  AlertRouter* router = nullptr;
 };
 
 struct AgentCounters {
@@ -85,6 +88,10 @@ class Agent {
   // Detaches and stops the loop's work; io.run() then returns.
   void Stop();
 
+  // A sink dropped alerts (its spool was full): raised as an alert of its
+  // own, which every sink gets (the one that dropped, now delivering, too).
+  void ReportSinkDrops(const std::string& sink, uint64_t dropped);
+
   const AgentCounters& counters() const { return counters_; }
   SensorCounters sensor_counters() const;
   const ProcessTable& table() const { return table_; }
@@ -121,6 +128,9 @@ class Agent {
                      std::string_view summary);
   void EmitTarget(const ProcessInfo& p, std::string_view how);
   void WriteLine(const std::string& line);
+  // An alert: to the output (flushed: alerts are not held back by
+  // buffering) and to every sink.
+  void WriteAlert(const std::string& line);
   void ReportStats(bool final);
   void Reload();
   // Role names to the ids the kernel's tracked map carries (enforcement

@@ -67,8 +67,7 @@ void Agent::ReleaseHeldAlerts(uint64_t window_id, bool timed_out) {
     alert_line_.clear();
     RenderAlert(h.rule, h.action, h.summary, h.time_ns, host_, h.proc.tgid ? &h.proc : nullptr,
                 h.ancestry, h.event, alert_line_, model);
-    WriteLine(alert_line_);
-    counters_.alerts++;
+    WriteAlert(alert_line_);
   }
   held_ = std::move(keep);
   std::fflush(opts_.out);

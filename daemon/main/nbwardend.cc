@@ -8,11 +8,13 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstring>
 
 #include "agent/agent.h"
 #include "probe/probe.h"
+#include "sinks/router.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -22,6 +24,8 @@ int main(int argc, char** argv) {
   std::string output = "-";
   std::string log_level = "info";
   std::string status_file = "/run/nbwarden/status.json";
+  const std::string kDefaultConfig = "/etc/nbwarden/nbwarden.yaml";
+  std::string config_path = kDefaultConfig;
   bool events = false;
   std::vector<uint32_t> track_pids;
   size_t ringbuf_mb = 16;
@@ -37,6 +41,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("-c,--config", config_path,
+                 "daemon config: alert sinks (syslog, webhook, files) and their spool")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("nbwardend");
@@ -63,6 +70,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  char hostname[256] = {};
+  gethostname(hostname, sizeof hostname - 1);
+  nbw::DaemonConfig config;
+  if (config_path != kDefaultConfig || access(config_path.c_str(), F_OK) == 0) {
+    auto c = nbw::DaemonConfig::Load(config_path, hostname);
+    if (!c.ok()) {
+      std::fprintf(stderr, "nbwardend: config error: %s\n", c.status().message().c_str());
+      return 1;
+    }
+    config = std::move(c).value();
+  }
+
   // Say once what the kernel offers and what is used instead.
   for (const auto& f : nbw::ProbeKernel()) {
     if (!f.available) {
@@ -83,7 +102,21 @@ int main(int argc, char** argv) {
   std::setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
 
   boost::asio::io_context io;
+  // The sinks' workers report drops from their threads; the alert about it
+  // is raised on the agent's.
+  nbw::Agent* agent_ptr = nullptr;
+  auto router = nbw::AlertRouter::Start(
+      std::move(config), [&io, &agent_ptr](const std::string& sink, uint64_t dropped) {
+        boost::asio::post(io, [&agent_ptr, sink, dropped] {
+          if (agent_ptr) agent_ptr->ReportSinkDrops(sink, dropped);
+        });
+      });
+  if (!router.ok()) {
+    std::fprintf(stderr, "nbwardend: sinks: %s\n", router.status().message().c_str());
+    return 1;
+  }
   nbw::AgentOptions opts;
+  opts.router = router->get();
   opts.policy_path = policies;
   opts.print_events = events;
   opts.track_pids = track_pids;
@@ -92,11 +125,14 @@ int main(int argc, char** argv) {
   opts.out = out;
   nbw::Agent agent(io, opts, std::move(targets).value(), std::move(rules).value(),
                    std::move(model).value());
+  agent_ptr = &agent;
   if (nbw::Status s = agent.Start(); !s.ok()) {
     std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());
     return 1;
   }
   io.run();
+  agent_ptr = nullptr;
+  (*router)->Stop();  // what is undelivered stays spooled for the next start
   std::fflush(out);
   return 0;
 }

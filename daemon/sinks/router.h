@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// AlertRouter: every alert to every configured sink, none blocking
+// detection and none lost to a slow or dead receiver. Each sink has a spool
+// (sinks/spool.h) that Publish appends to, and a worker thread that
+// delivers from it in order, retrying with backoff while the receiver is
+// down. An alert that finds a spool full is dropped and counted; once the
+// sink delivers again, the count is reported as an alert of its own.
+// The daemon config (nbwarden.yaml) says which sinks; errors name
+// file:line:col and the field.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "sinks/sink.h"
+#include "sinks/spool.h"
+
+namespace nbw {
+
+struct SinkConfig {
+  std::string name, type;      // type: file, syslog, webhook
+  std::string origin;          // file:line:col of the entry
+  std::unique_ptr<Sink> sink;  // built from the entry
+  uint64_t spool_max_bytes = 64 << 20;
+};
+
+struct DaemonConfig {
+  std::string spool_dir = "/var/lib/nbwarden/spool";
+  std::vector<SinkConfig> sinks;
+  std::string origin;
+
+  // hostname goes into syslog messages.
+  static Result<DaemonConfig> Parse(const std::string& yaml, const std::string& origin,
+                                    const std::string& hostname);
+  static Result<DaemonConfig> Load(const std::string& path, const std::string& hostname);
+};
+
+struct SinkStats {
+  std::string name, type;
+  uint64_t delivered = 0, dropped = 0, failures = 0, pending = 0;
+  bool healthy = true;
+  std::string last_error;
+};
+
+class AlertRouter {
+ public:
+  // Called from a sink's worker thread when it delivers again after
+  // dropping `dropped` alerts: the caller raises an alert about it.
+  using DropFn = std::function<void(const std::string& sink, uint64_t dropped)>;
+
+  static Result<std::unique_ptr<AlertRouter>> Start(DaemonConfig config, DropFn on_drop);
+  ~AlertRouter();
+
+  // Any thread; never blocks on a receiver.
+  void Publish(std::string_view alert_line);
+  // Lets each worker finish its current attempt (bounded by the sink's
+  // timeout) and stops them; what is undelivered stays spooled.
+  void Stop();
+  std::vector<SinkStats> Stats();
+
+ private:
+  struct Runner;
+  AlertRouter() = default;
+  void Run(Runner& r);
+  DropFn on_drop_;
+  std::vector<std::unique_ptr<Runner>> runners_;
+};
+
+}  // namespace nbw
