@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  int status_interval_ms = 5000;
+  app.add_option("--status-interval-ms", status_interval_ms,
+                 "how often the status file is rewritten")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
   app.add_option("-c,--config", config_path,
                  "daemon config: alert sinks (syslog, webhook, files) and their spool")
       ->capture_default_str();
@@ -121,6 +126,7 @@ int main(int argc, char** argv) {
   opts.print_events = events;
   opts.track_pids = track_pids;
   opts.status_path = status_file;
+  opts.stats_interval = std::chrono::milliseconds(status_interval_ms);
   opts.sensor.ringbuf_bytes = ringbuf_mb << 20;
   opts.out = out;
   nbw::Agent agent(io, opts, std::move(targets).value(), std::move(rules).value(),

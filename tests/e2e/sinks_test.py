@@ -1,0 +1,305 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Alert sinks against real receivers on loopback: Debian's rsyslogd
+(UDP, TCP with octet-counted framing, a unix socket), an HTTP(S) server
+checking the Falco-compatible body, and rotated files. A receiver outage,
+and a daemon restart during it, lose nothing and duplicate nothing: every
+alert arrives exactly once and in order. TLS is verified by default. A full
+spool's drops are counted and reported as an alert of their own. The
+alerts come from the real nbwardend watching nbw_actor read /etc/shadow
+(NBW-100)."""
+import http.server
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, NBWARDEND, SOURCE, Daemon, require_root
+
+FALCO_KEYS = {"output", "priority", "rule", "time", "output_fields", "source", "tags",
+              "hostname"}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Hook:
+    """An HTTP(S) receiver keeping every POST body, in arrival order."""
+
+    def __init__(self, port, certfile=None):
+        self.bodies = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.bodies.append((self.path, self.headers["Content-Type"], json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", port), H)
+        if certfile:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certfile)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SinksTest(unittest.TestCase):
+    def setUp(self):
+        require_root()
+        self.tmp = tempfile.mkdtemp(prefix="nbwsink.")
+        self.policies = os.path.join(self.tmp, "policies")
+        shutil.copytree(os.path.join(SOURCE, "policies"), self.policies)
+        with open(os.path.join(self.policies, "zz-actor.yaml"), "w") as f:
+            f.write(ACTOR_ROLE_TARGETS)
+        self.spool = os.path.join(self.tmp, "spool")
+        self.daemon = None
+        self.hooks = []
+        self.rsyslog = None
+
+    def tearDown(self):
+        if self.daemon:
+            self.daemon.stop()
+        for h in self.hooks:
+            h.close()
+        if self.rsyslog:
+            self.rsyslog.terminate()
+            self.rsyslog.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_daemon(self, sinks):
+        cfg = os.path.join(self.tmp, "nbwarden.yaml")
+        with open(cfg, "w") as f:
+            json.dump({"spool_dir": self.spool, "sinks": sinks}, f)  # JSON is YAML
+        self.daemon = Daemon("-c", cfg, "--status-interval-ms", "200", policies=self.policies)
+
+    def hook(self, port, certfile=None):
+        h = Hook(port, certfile)
+        self.hooks.append(h)
+        return h
+
+    def raise_alerts(self, n):
+        """n NBW-100 alerts, one per actor run; returns their alert lines."""
+        before = len(self.alerts())
+        for _ in range(n):
+            subprocess.run([ACTOR, "as-kernel", "open", "/etc/shadow"], check=True, timeout=30)
+        self.wait(lambda: len(self.alerts()) >= before + n)
+        return self.alerts()[before:]
+
+    def alerts(self):
+        return [l for l in self.daemon.lines() if l.get("kind") == "alert"]
+
+    def wait(self, pred, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if pred():
+                    return True
+            except KeyError:  # the status file is not written yet
+                pass
+            time.sleep(0.05)
+        return False
+
+    def status_sinks(self):
+        """The sinks' counters from the status file (rewritten every 200 ms)."""
+        try:
+            with open(self.daemon.status_path) as f:
+                return {s["name"]: s for s in json.load(f)["sinks"]}
+        except FileNotFoundError:
+            return {}
+
+    def start_rsyslog(self):
+        d = os.path.join(self.tmp, "rsyslog")
+        os.mkdir(d)
+        self.udp, self.tcp = free_port(), free_port()
+        self.unix = os.path.join(d, "log.sock")
+        self.syslog_out = os.path.join(d, "out.log")
+        conf = os.path.join(d, "rsyslog.conf")
+        with open(conf, "w") as f:
+            f.write(f"""global(workDirectory="{d}")
+module(load="imudp")
+module(load="imtcp")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imudp" address="127.0.0.1" port="{self.udp}")
+input(type="imtcp" address="127.0.0.1" port="{self.tcp}")
+input(type="imuxsock" Socket="{self.unix}" UseSpecialParser="off" ParseHostname="on")
+template(name="t" type="string"
+         string="%inputname%|%syslogseverity%|%syslogfacility%|%app-name%|%msgid%|%msg%\\n")
+action(type="omfile" file="{self.syslog_out}" template="t")
+""")
+        self.rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i",
+                                         os.path.join(d, "pid")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", self.tcp), timeout=0.2).close()
+                return os.path.exists(self.unix)
+            except OSError:
+                return False
+        self.assertTrue(self.wait(listening, 10), "rsyslogd did not start")
+
+    def syslog_lines(self):
+        try:
+            with open(self.syslog_out) as f:
+                return [l.rstrip("\n").split("|", 5) for l in f]
+        except FileNotFoundError:
+            return []
+
+    def test_every_sink_gets_every_alert_as_its_receiver_reads_it(self):
+        self.start_rsyslog()
+        port = free_port()
+        hook = self.hook(port)
+        alerts_file = os.path.join(self.tmp, "alerts.jsonl")
+        self.start_daemon([
+            {"name": "udp", "type": "syslog", "transport": "udp",
+             "address": "127.0.0.1:%d" % self.udp},
+            {"name": "tcp", "type": "syslog", "transport": "tcp",
+             "address": "127.0.0.1:%d" % self.tcp, "facility": "local3"},
+            {"name": "unix", "type": "syslog", "transport": "unix", "address": self.unix},
+            {"name": "file", "type": "file", "path": alerts_file, "max_bytes": 3000, "keep": 3},
+            {"name": "soc", "type": "webhook", "url": "http://127.0.0.1:%d/falco" % port,
+             "headers": {"Authorization": "Bearer t0ken"}},
+        ])
+        alerts = self.raise_alerts(3)
+        self.assertEqual([a["rule"]["id"] for a in alerts], ["NBW-100"] * 3)
+        self.assertTrue(self.wait(lambda: len(self.syslog_lines()) == 9 and len(hook.bodies) == 3))
+
+        # syslog: RFC 5424 parsed by rsyslog; severity critical (2), the
+        # facility asked for, the rule id as MSGID, the alert's JSON as MSG.
+        by_input = {}
+        for inp, sev, fac, app, msgid, msg in self.syslog_lines():
+            by_input.setdefault(inp, []).append((sev, fac, app, msgid, json.loads(msg)))
+        self.assertEqual(sorted(by_input), ["imtcp", "imudp", "imuxsock"])
+        for inp, got in by_input.items():
+            fac = "19" if inp == "imtcp" else "13"
+            self.assertEqual(got, [("2", fac, "nbwarden", "NBW-100", a) for a in alerts], inp)
+
+        # webhook: Falco's fields, in order, with the configured header.
+        self.assertEqual([b[0] for b in hook.bodies], ["/falco"] * 3)
+        for (path, ctype, body), a in zip(hook.bodies, alerts):
+            self.assertEqual(ctype, "application/json")
+            self.assertEqual(set(body), FALCO_KEYS)
+            self.assertEqual(body["priority"], "Critical")
+            self.assertEqual(body["rule"], "Host credential read")
+            self.assertEqual(body["source"], "nbwarden")
+            self.assertEqual(body["time"], a["time"])
+            self.assertEqual(body["hostname"], a["host"])
+            self.assertEqual(body["tags"], ["NBW-100", "T1552.001", "T1003.008"])
+            f = body["output_fields"]
+            self.assertEqual((f["proc.pid"], f["fd.name"], f["nbwarden.rule_id"]),
+                             (a["proc"]["pid"], "/etc/shadow", "NBW-100"))
+            self.assertTrue(body["output"].endswith(": Critical " + a["summary"]), body["output"])
+
+        # file: rotated at 3000 bytes (an alert is ~1.4 KB); read oldest
+        # first, the alerts exactly.
+        self.assertTrue(self.wait(lambda: self.status_sinks()["file"]["delivered"] == 3))
+        parts = [alerts_file + ".1", alerts_file]
+        self.assertTrue(os.path.exists(alerts_file + ".1"))
+        lines = []
+        for p in parts:
+            with open(p) as fh:
+                lines += [json.loads(l) for l in fh]
+        self.assertEqual(lines, alerts)
+        sinks = self.status_sinks()
+        for name in ("udp", "tcp", "unix", "file", "soc"):
+            self.assertEqual((sinks[name]["delivered"], sinks[name]["pending"],
+                              sinks[name]["dropped"]), (3, 0, 0), name)
+
+    def test_an_outage_and_a_daemon_restart_lose_nothing_and_repeat_nothing(self):
+        port = free_port()
+        sinks = [{"name": "soc", "type": "webhook", "url": "http://127.0.0.1:%d/" % port,
+                  "timeout_ms": 2000}]
+        self.start_daemon(sinks)
+        first = self.raise_alerts(3)  # the receiver is down
+        self.assertTrue(self.wait(lambda: self.status_sinks()["soc"]["pending"] == 3))
+        self.assertFalse(self.status_sinks()["soc"]["healthy"])
+        hook = self.hook(port)
+        self.assertTrue(self.wait(lambda: len(hook.bodies) == 3, 40))
+        hook.close()
+        self.hooks.remove(hook)
+        second = self.raise_alerts(2)  # down again, and the daemon restarts
+        self.assertTrue(self.wait(lambda: self.status_sinks()["soc"]["pending"] == 2))
+        self.daemon.stop()
+        self.start_daemon(sinks)
+        third = self.raise_alerts(1)
+        hook2 = self.hook(port)
+        self.assertTrue(self.wait(lambda: len(hook2.bodies) == 3, 40))
+        time.sleep(1)  # nothing more may come
+        got = [b[2]["time"] for b in hook.bodies + hook2.bodies]
+        self.assertEqual(got, [a["time"] for a in first + second + third])
+
+    def test_tls_is_verified_unless_told_otherwise(self):
+        cert = os.path.join(self.tmp, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                        "-keyout", cert, "-out", cert], check=True, capture_output=True)
+        port = free_port()
+        hook = self.hook(port, certfile=cert)
+        url = "https://localhost:%d/" % port
+        self.start_daemon([{"name": "strict", "type": "webhook", "url": url},
+                           {"name": "pinned", "type": "webhook", "url": url, "ca_file": cert}])
+        self.raise_alerts(1)
+        self.assertTrue(self.wait(lambda: self.status_sinks()["pinned"]["delivered"] == 1))
+        strict = self.status_sinks()["strict"]
+        self.assertEqual((strict["delivered"], strict["pending"], strict["healthy"]), (0, 1, False))
+        self.assertIn("certificate verify failed", strict["last_error"])
+        self.assertEqual(len(hook.bodies), 1)
+
+    def test_a_full_spool_drops_are_counted_and_reported(self):
+        port = free_port()
+        self.start_daemon([{"name": "soc", "type": "webhook", "url": "http://127.0.0.1:%d/" % port,
+                            "spool_max_bytes": 2000}])
+        alerts = self.raise_alerts(4)  # one fits the spool
+        self.assertTrue(self.wait(lambda: self.status_sinks()["soc"]["dropped"] == 3))
+        hook = self.hook(port)
+        self.assertTrue(self.wait(lambda: len(hook.bodies) == 2, 40))
+        self.assertEqual(hook.bodies[0][2]["time"], alerts[0]["time"])
+        drop = hook.bodies[1][2]
+        self.assertEqual(drop["output_fields"]["nbwarden.rule_id"], "NBW-SELF-002")
+        self.assertEqual(drop["priority"], "Critical")
+        self.assertIn("sink soc dropped 3 alert(s)", drop["output"])
+        self.assertTrue([a for a in self.alerts() if a["rule"]["id"] == "NBW-SELF-002"])
+
+    def test_config_errors_name_the_file_line_and_field(self):
+        cases = [
+            ("sinks:\n  - {type: kafka}\n", "2:12: sinks[0].type: must be file, syslog or webhook"),
+            ("sinks:\n  - type: webhook\n    url: ftp://x/\n",
+             "3:10: sinks[0].url: ftp://x/: must start with http:// or https://"),
+            ("sinks:\n  - type: syslog\n    address: nowhere\n",
+             "3:14: sinks[0].address: must be HOST:PORT"),
+            ("sinks:\n  - type: file\n    path: /tmp/x\n    colour: red\n",
+             "4:5: sinks[0].colour: unknown key"),
+        ]
+        for text, want in cases:
+            cfg = os.path.join(self.tmp, "bad.yaml")
+            with open(cfg, "w") as f:
+                f.write(text)
+            r = subprocess.run([NBWARDEND, "-p", self.policies, "-c", cfg], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, text)
+            self.assertIn("nbwardend: config error: %s:" % cfg, r.stderr)
+            self.assertIn(want, r.stderr, text)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sinks' pure parts: the spool's on-disk log across restarts and
+// crashes, Falco rendering, RFC 5424 formatting, and config errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sinks/file_sink.h"
+#include "sinks/router.h"
+#include "sinks/spool.h"
+
+namespace nbw {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Spool : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("nbw-spool-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    path_ = dir_ + "/s.spool";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_, path_;
+};
+
+TEST_F(Spool, DeliversInOrderAndResumesAfterARestart) {
+  {
+    auto s = SpoolLog::Open(path_, 1 << 20);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    for (const char* a : {"a1", "a2", "a3"}) ASSERT_TRUE((*s)->Append(a));
+    EXPECT_EQ((*s)->Peek(2), (std::vector<std::string>{"a1", "a2"}));
+    (*s)->Commit(1);  // the receiver took a1 only
+  }
+  auto s = SpoolLog::Open(path_, 1 << 20);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->pending_lines(), 2u);
+  EXPECT_EQ((*s)->Peek(10), (std::vector<std::string>{"a2", "a3"}));
+  (*s)->Commit(2);
+  EXPECT_EQ((*s)->pending_bytes(), 0u);
+  EXPECT_EQ(fs::file_size(path_), 0u);  // compacted once all is delivered
+}
+
+TEST_F(Spool, ATornLastLineFromACrashIsCutAndABadOffsetStartsOver) {
+  std::ofstream(path_) << "a1\na2\npartial";
+  std::ofstream(path_ + ".offset") << "4\n";  // "a2" starts at 3: not a boundary
+  auto s = SpoolLog::Open(path_, 1 << 20);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->Peek(10), (std::vector<std::string>{"a1", "a2"}));  // a duplicate, not a loss
+  EXPECT_EQ(fs::file_size(path_), 6u);
+}
+
+TEST_F(Spool, AFullSpoolRefusesWhatDoesNotFit) {
+  auto s = SpoolLog::Open(path_, 10);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE((*s)->Append("12345678"));  // 9 bytes with the newline
+  EXPECT_FALSE((*s)->Append("x"));
+  (*s)->Peek(1);
+  (*s)->Commit(1);
+  EXPECT_TRUE((*s)->Append("x"));
+}
+
+const char* kAlert =
+    R"({"kind":"alert","schema":"nbwarden.alert/v1","time":"2026-11-26T02:08:04.290118789Z",)"
+    R"("host":"nb-7","rule":{"id":"NBW-100","name":"Host credential read"},)"
+    R"("severity":"critical","action":"alert","mitre":["T1552.001"],)"
+    R"("summary":"python3 (42) read /etc/shadow","proc":{"pid":42,"ppid":1,"uid":1000,)"
+    R"("comm":"python3","exe":"/usr/bin/python3.11","argv":["python3","-c","x"]},)"
+    R"("target":{"role":"notebook-kernel","kernel_id":"k-1","user":"alice",)"
+    R"("notebook_path":"/home/alice/a.ipynb","container_id":"c0ffee"},)"
+    R"("event":{"type":"open","syscall":"openat","open":{"path":"/etc/shadow"}}})";
+
+TEST(Falco, AnAlertRendersWithFalcosFields) {
+  auto f = RenderFalco(kAlert);
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  auto j = nlohmann::json::parse(*f);
+  EXPECT_EQ(j["output"], "02:08:04.290118789: Critical python3 (42) read /etc/shadow");
+  EXPECT_EQ(j["priority"], "Critical");
+  EXPECT_EQ(j["rule"], "Host credential read");
+  EXPECT_EQ(j["time"], "2026-11-26T02:08:04.290118789Z");
+  EXPECT_EQ(j["source"], "nbwarden");
+  EXPECT_EQ(j["hostname"], "nb-7");
+  EXPECT_EQ(j["tags"], nlohmann::json({"NBW-100", "T1552.001"}));
+  const auto& o = j["output_fields"];
+  EXPECT_EQ(o["proc.pid"], 42);
+  EXPECT_EQ(o["proc.cmdline"], "python3 -c x");
+  EXPECT_EQ(o["user.uid"], 1000);
+  EXPECT_EQ(o["fd.name"], "/etc/shadow");
+  EXPECT_EQ(o["container.id"], "c0ffee");
+  EXPECT_EQ(o["jupyter.user"], "alice");
+  EXPECT_EQ(o["jupyter.kernel_id"], "k-1");
+  EXPECT_EQ(o["jupyter.notebook_path"], "/home/alice/a.ipynb");
+  EXPECT_FALSE(RenderFalco("{not json").ok());
+  EXPECT_FALSE(RenderFalco(R"({"kind":"alert"})").ok());
+}
+
+TEST(Syslog, Rfc5424WithTheSeverityMappedAndTheJsonAsMessage) {
+  SyslogTarget t;
+  t.facility = 16;  // local0
+  t.hostname = "nb-7";
+  const std::string m = SyslogSink::Format(t, kAlert);
+  // <16*8+2>1 TIMESTAMP HOSTNAME APP PROCID MSGID SD MSG
+  EXPECT_EQ(m, "<130>1 2026-11-26T02:08:04.290118789Z nb-7 nbwarden " + std::to_string(getpid()) +
+                   " NBW-100 - " + kAlert);
+  EXPECT_EQ(SyslogSeverity("emergency"), 0);
+  EXPECT_EQ(SyslogSeverity("informational"), 6);
+  EXPECT_EQ(SyslogSeverity("made-up"), 4);  // never quieter than warning
+}
+
+TEST(DaemonConfigParse, SinksAreBuiltAndErrorsNameLineAndField) {
+  auto c = DaemonConfig::Parse(R"(spool_dir: /var/spool/x
+sinks:
+  - {name: soc, type: webhook, url: "https://siem.example:8443/in", timeout_ms: 100}
+  - {type: syslog, transport: tcp, address: "logs:6514", facility: local7}
+  - {type: file, path: /var/log/a.jsonl}
+)",
+                               "c.yaml", "host");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->sinks.size(), 3u);
+  EXPECT_EQ(c->sinks[0].name, "soc");
+  EXPECT_EQ(c->sinks[1].name, "syslog1");
+  EXPECT_EQ(c->spool_dir, "/var/spool/x");
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"sinks:\n  - {type: webhook, url: \"http://h:99999/\"}\n",
+       "c.yaml:2:26: sinks[0].url: http://h:99999/: the port must be a number from 1 to 65535"},
+      {"sinks:\n  - {type: syslog, address: \"h:1\", facility: mail}\n",
+       "c.yaml:2:46: sinks[0].facility: must be kern, user, daemon, auth, syslog, authpriv, "
+       "audit or local0-7"},
+      {"sinks:\n  - {type: file, path: /a}\n  - {type: file, path: /b, name: file0}\n",
+       "c.yaml:3:5: sinks[1].name: 'file0' is used twice (it names the spool)"},
+      {"sink: []\n", "c.yaml:1:1: sink: unknown key (spool_dir, sinks)"},
+      {"spool_dir: spool\n", "c.yaml:1:12: spool_dir: must be an absolute directory"},
+  };
+  for (const auto& k : cases) {
+    auto r = DaemonConfig::Parse(k.yaml, "c.yaml", "host");
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_EQ(r.status().message(), k.error);
+  }
+}
+
+}  // namespace
+}  // namespace nbw
