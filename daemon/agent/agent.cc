@@ -93,6 +93,7 @@ Status Agent::Start() {
 void Agent::Stop() {
   if (stopping_) return;
   stopping_ = true;
+  if (on_stopping_) on_stopping_();
   if (sensor_) {
     // What is already in the ring is still reported, for at most kStopDrain:
     // a flood that goes on must not keep the daemon from stopping (a bound

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -87,6 +88,8 @@ class Agent {
   Status Start();
   // Detaches and stops the loop's work; io.run() then returns.
   void Stop();
+  // Called once when stopping begins (a signal or Stop()).
+  void OnStopping(std::function<void()> fn) { on_stopping_ = std::move(fn); }
 
   // A sink dropped alerts (its spool was full): raised as an alert of its
   // own, which every sink gets (the one that dropped, now delivering, too).
@@ -141,6 +144,7 @@ class Agent {
   Status InstallEnforcement(const RuleSet& rules);
 
   boost::asio::io_context& io_;
+  std::function<void()> on_stopping_;
   const AgentOptions opts_;
   const ProcFs procfs_;
   const std::string host_;

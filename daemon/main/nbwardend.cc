@@ -4,13 +4,16 @@
 // or a file; logs go to stderr.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "agent/agent.h"
 #include "probe/probe.h"
@@ -136,6 +139,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());
     return 1;
   }
+  // systemd (Type=notify): ready once the sensor is attached; the watchdog
+  // is pinged from the event loop itself, so a wedged loop is restarted.
+  sd_notifyf(0, "READY=1\nSTATUS=watching, policy %s\nMAINPID=%d", policies.c_str(), getpid());
+  boost::asio::steady_timer watchdog(io);
+  uint64_t watchdog_usec = 0;
+  std::function<void()> ping = [&] {
+    sd_notify(0, "WATCHDOG=1");
+    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) ping();
+    });
+  };
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) ping();
+  agent.OnStopping([&] {
+    sd_notify(0, "STOPPING=1");
+    watchdog.cancel();
+  });
   io.run();
   agent_ptr = nullptr;
   (*router)->Stop();  // what is undelivered stays spooled for the next start
