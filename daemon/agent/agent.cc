@@ -358,6 +358,11 @@ void Agent::ReportStats(bool final) {
                        {"last_error", k.last_error}});
     }
     st["sinks"] = std::move(sinks);
+    if (auto k = opts_.router->Stream()) {
+      st["stream"] = {{"subscribers", k->subscribers}, {"attached", k->attached},
+                      {"refused", k->refused},         {"cut_off", k->cut_off},
+                      {"sent", k->sent}};
+    }
   }
   // Atomic replace: readers never see half a file.
   std::error_code ec;

@@ -40,4 +40,14 @@ struct KernelspecOptions {
 };
 int KernelspecInstall(const KernelspecOptions& o);
 
+struct TailOptions {
+  std::string socket = "/run/nbwarden/alerts.sock";
+  std::string severity;            // at least this severe
+  std::vector<std::string> rules;  // only these rule ids
+  std::string user;                // only this Jupyter user
+  bool json = false, no_colour = false;
+  size_t count = 0;  // exit after this many (0: until the stream ends)
+};
+int Tail(const TailOptions& o);
+
 }  // namespace nbw::cli

@@ -273,6 +273,17 @@ int main(int argc, char** argv) {
   ks_install->add_option("--as", ks.as, "write a new kernelspec with this name instead");
   ks_install->add_option("--exec", ks.exec_path, "path of nbwarden-exec");
 
+  nbw::cli::TailOptions tail_opts;
+  auto* tail = app.add_subcommand("tail", "follow the live alert stream");
+  tail->add_option("--socket", tail_opts.socket, "the daemon's stream socket")
+      ->capture_default_str();
+  tail->add_option("--severity", tail_opts.severity, "at least this severe (e.g. warning)");
+  tail->add_option("--rule", tail_opts.rules, "only this rule id (repeatable)");
+  tail->add_option("--user", tail_opts.user, "only alerts about this Jupyter user");
+  tail->add_flag("--json", tail_opts.json, "raw JSON lines");
+  tail->add_flag("--no-color", tail_opts.no_colour, "no colours even on a terminal");
+  tail->add_option("-n,--count", tail_opts.count, "exit after this many alerts");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*doctor) return Doctor();
@@ -282,5 +293,6 @@ int main(int argc, char** argv) {
   if (*record) return nbw::cli::SeccompRecord(rec);
   if (*exportc) return nbw::cli::SeccompExport(exp);
   if (*ks_install) return nbw::cli::KernelspecInstall(ks);
+  if (*tail) return nbw::cli::Tail(tail_opts);
   return 2;
 }

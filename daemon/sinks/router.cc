@@ -186,9 +186,31 @@ Result<DaemonConfig> DaemonConfig::Parse(const std::string& yaml, const std::str
   if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "must be a mapping");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    if (key != "spool_dir" && key != "sinks") {
+    if (key != "spool_dir" && key != "sinks" && key != "stream") {
       return Status::Error(YamlWhere(origin, kv.first) + ": " + key,
-                           "unknown key (spool_dir, sinks)");
+                           "unknown key (spool_dir, sinks, stream)");
+    }
+  }
+  if (const YAML::Node st = root["stream"]) {
+    if (!st.IsMap()) return Status::Error(YamlWhere(origin, st) + ": stream", "must be a mapping");
+    for (const auto& kv : st) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string where = YamlWhere(origin, kv.second) + ": stream." + key;
+      if (key == "path" || key == "group") {
+        (key == "path" ? c.stream.path : c.stream.group) = kv.second.as<std::string>();
+      } else if (key == "backlog" || key == "queue_bytes" || key == "max_subscribers") {
+        auto v = Size(kv.second, where);
+        if (!v.ok() && key != "backlog") return v.status();
+        (key == "backlog"       ? c.stream.backlog
+         : key == "queue_bytes" ? c.stream.queue_bytes
+                                : c.stream.max_subscribers) = v.ok() ? *v : 0;
+      } else {
+        return Status::Error(where,
+                             "unknown key (path, group, backlog, queue_bytes, max_subscribers)");
+      }
+    }
+    if (c.stream.path.empty() || c.stream.path[0] != '/') {
+      return Status::Error(YamlWhere(origin, st) + ": stream.path", "must be an absolute path");
     }
   }
   if (root["spool_dir"]) {
@@ -224,6 +246,11 @@ Result<DaemonConfig> DaemonConfig::Load(const std::string& path, const std::stri
 Result<std::unique_ptr<AlertRouter>> AlertRouter::Start(DaemonConfig config, DropFn on_drop) {
   std::unique_ptr<AlertRouter> r(new AlertRouter());
   r->on_drop_ = std::move(on_drop);
+  if (!config.stream.path.empty()) {
+    auto st = AlertStream::Start(config.stream);
+    if (!st.ok()) return st.status();
+    r->stream_ = std::move(st).value();
+  }
   if (config.sinks.empty()) return r;
   std::error_code ec;
   std::filesystem::create_directories(config.spool_dir, ec);
@@ -253,6 +280,7 @@ AlertRouter::~AlertRouter() {
 }
 
 void AlertRouter::Publish(std::string_view line) {
+  if (stream_) stream_->Publish(line);
   for (auto& r : runners_) {
     if (!r->spool->Append(line)) {
       r->dropped++;
@@ -311,6 +339,7 @@ void AlertRouter::Run(Runner& r) {
 }
 
 void AlertRouter::Stop() {
+  if (stream_) stream_->Stop();
   for (auto& r : runners_) {
     {
       std::lock_guard lock(r->mu);
@@ -321,6 +350,11 @@ void AlertRouter::Stop() {
   for (auto& r : runners_) {
     if (r->thread.joinable()) r->thread.join();
   }
+}
+
+std::optional<StreamStats> AlertRouter::Stream() const {
+  if (!stream_) return std::nullopt;
+  return stream_->Stats();
 }
 
 std::vector<SinkStats> AlertRouter::Stats() {

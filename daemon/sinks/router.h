@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "common/status.h"
 #include "sinks/sink.h"
 #include "sinks/spool.h"
+#include "sinks/stream.h"
 
 namespace nbw {
 
@@ -36,6 +38,7 @@ struct SinkConfig {
 struct DaemonConfig {
   std::string spool_dir = "/var/lib/nbwarden/spool";
   std::vector<SinkConfig> sinks;
+  StreamConfig stream;  // the live stream `nbwarden tail` attaches to
   std::string origin;
 
   // hostname goes into syslog messages.
@@ -66,6 +69,8 @@ class AlertRouter {
   // timeout) and stops them; what is undelivered stays spooled.
   void Stop();
   std::vector<SinkStats> Stats();
+  // The live stream's counters; nullopt when none is configured.
+  std::optional<StreamStats> Stream() const;
 
  private:
   struct Runner;
@@ -73,6 +78,7 @@ class AlertRouter {
   void Run(Runner& r);
   DropFn on_drop_;
   std::vector<std::unique_ptr<Runner>> runners_;
+  std::unique_ptr<AlertStream> stream_;
 };
 
 }  // namespace nbw

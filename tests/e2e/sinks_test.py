@@ -19,7 +19,8 @@ import threading
 import time
 import unittest
 
-from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, NBWARDEND, SOURCE, Daemon, require_root
+from nbwtest import (ACTOR, ACTOR_ROLE_TARGETS, NBWARDEN, NBWARDEND, SOURCE, Daemon,
+                     require_root)
 
 FALCO_KEYS = {"output", "priority", "rule", "time", "output_fields", "source", "tags",
               "hostname"}
@@ -86,10 +87,13 @@ class SinksTest(unittest.TestCase):
             self.rsyslog.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start_daemon(self, sinks):
+    def start_daemon(self, sinks, stream=None):
         cfg = os.path.join(self.tmp, "nbwarden.yaml")
         with open(cfg, "w") as f:
-            json.dump({"spool_dir": self.spool, "sinks": sinks}, f)  # JSON is YAML
+            c = {"spool_dir": self.spool, "sinks": sinks}
+            if stream:
+                c["stream"] = stream
+            json.dump(c, f)  # JSON is YAML
         self.daemon = Daemon("-c", cfg, "--status-interval-ms", "200", policies=self.policies)
 
     def hook(self, port, certfile=None):
@@ -279,6 +283,67 @@ action(type="omfile" file="{self.syslog_out}" template="t")
         self.assertEqual(drop["priority"], "Critical")
         self.assertIn("sink soc dropped 3 alert(s)", drop["output"])
         self.assertTrue([a for a in self.alerts() if a["rule"]["id"] == "NBW-SELF-002"])
+
+    def status(self):
+        try:
+            with open(self.daemon.status_path) as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def tail(self, *args):
+        return subprocess.Popen([NBWARDEN, "tail", "--socket", self.sock, *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def test_any_number_of_tail_subscribers_get_every_alert_filtered(self):
+        self.sock = os.path.join(self.tmp, "alerts.sock")
+        self.start_daemon([], stream={"path": self.sock})
+        self.assertEqual(os.stat(self.sock).st_mode & 0o777, 0o600)  # root only
+        raw = [self.tail("--json", "-n", "3") for _ in range(3)]
+        view = self.tail("--no-color", "-n", "3", "--severity", "critical")
+        none = self.tail("--json", "--rule", "NBW-999")
+        self.assertTrue(self.wait(lambda: self.status()["stream"]["subscribers"] == 5))
+        alerts = self.raise_alerts(3)
+        lines = [json.dumps(a, separators=(",", ":")) for a in alerts]
+        for t in raw:
+            out, err = t.communicate(timeout=20)
+            self.assertEqual([json.loads(l) for l in out.splitlines()], alerts, err)
+        out, _ = view.communicate(timeout=20)
+        self.assertEqual(out.splitlines(), [
+            "%s  CRITICAL   NBW-100       %s  -  %s" % (a["time"][11:19], a["host"], a["summary"])
+            for a in alerts])
+        none.terminate()
+        self.assertEqual(none.communicate(timeout=20)[0], "")
+        self.assertTrue(lines)
+        # A late subscriber gets the backlog first.
+        late = self.tail("--json", "-n", "3")
+        out, _ = late.communicate(timeout=20)
+        self.assertEqual([json.loads(l) for l in out.splitlines()], alerts)
+
+    def test_a_subscriber_that_stops_reading_is_cut_off_and_slows_nothing(self):
+        self.sock = os.path.join(self.tmp, "alerts.sock")
+        self.start_daemon([], stream={"path": self.sock, "queue_bytes": 16384})
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(self.sock)  # and never reads
+        # A follower that keeps reading (into a file: a pipe nobody reads
+        # would make it a stuck subscriber too).
+        follower_out = open(os.path.join(self.tmp, "follower"), "w+")
+        follower = subprocess.Popen([NBWARDEN, "tail", "--socket", self.sock, "--json"],
+                                    stdout=follower_out, stderr=subprocess.DEVNULL)
+        self.assertTrue(self.wait(lambda: self.status()["stream"]["subscribers"] == 2))
+        n = 200
+        subprocess.run(["sh", "-c", 'for i in $(seq %d); do "$0" as-kernel open /etc/shadow; '
+                        'done' % n, ACTOR], check=True, timeout=120)
+        self.assertTrue(self.wait(lambda: len(self.alerts()) == n, 60), len(self.alerts()))
+        self.assertTrue(self.wait(lambda: self.status()["stream"]["cut_off"] == 1, 20),
+                        self.status().get("stream"))
+        self.assertTrue(self.wait(lambda: self.status()["stream"]["subscribers"] == 1))
+        self.assertTrue(self.wait(lambda: len(open(follower_out.name).readlines()) == n))
+        follower.terminate()
+        follower.wait()
+        follower_out.close()
+        stuck.close()
 
     def test_config_errors_name_the_file_line_and_field(self):
         cases = [

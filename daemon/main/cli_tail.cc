@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+// nbwarden tail: the live alert stream (sinks/stream.h), filtered, as a
+// readable coloured view on a terminal or as raw JSON lines.
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/unique_fd.h"
+#include "main/cli.h"
+
+namespace nbw::cli {
+namespace {
+
+const char* const kSeverities[] = {"emergency", "alert",  "critical",      "error",
+                                   "warning",   "notice", "informational", "debug"};
+
+int SeverityRank(const std::string& s) {
+  for (int i = 0; i < 8; i++) {
+    if (s == kSeverities[i]) return i;
+  }
+  return 4;
+}
+
+const char* Colour(int rank) {
+  if (rank <= 2) return "\033[1;31m";  // emergency, alert, critical: bold red
+  if (rank == 3) return "\033[31m";
+  if (rank == 4) return "\033[33m";
+  return "\033[36m";
+}
+
+std::string Str(const nlohmann::json& j, const char* a, const char* b = nullptr) {
+  const nlohmann::json* p = &j;
+  for (const char* k : {a, b}) {
+    if (!k) break;
+    if (!p->is_object() || !p->contains(k)) return "";
+    p = &(*p)[k];
+  }
+  return p->is_string() ? p->get<std::string>() : p->is_number() ? p->dump() : "";
+}
+
+}  // namespace
+
+int Tail(const TailOptions& o) {
+  int min_rank = 7;
+  if (!o.severity.empty()) {
+    auto it = std::find(std::begin(kSeverities), std::end(kSeverities), o.severity);
+    if (it == std::end(kSeverities)) {
+      std::fprintf(stderr,
+                   "nbwarden tail: --severity: '%s' is not one of emergency, alert, critical, "
+                   "error, warning, notice, informational, debug\n",
+                   o.severity.c_str());
+      return 2;
+    }
+    min_rank = static_cast<int>(it - std::begin(kSeverities));
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un un = {};
+  un.sun_family = AF_UNIX;
+  if (o.socket.size() >= sizeof un.sun_path) {
+    std::fprintf(stderr, "nbwarden tail: %s: path too long\n", o.socket.c_str());
+    return 1;
+  }
+  std::strncpy(un.sun_path, o.socket.c_str(), sizeof un.sun_path - 1);
+  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) {
+    std::fprintf(stderr, "nbwarden tail: %s: %s (is nbwardend running with a stream?)\n",
+                 o.socket.c_str(), std::strerror(errno));
+    return 1;
+  }
+  const bool colour = !o.json && !o.no_colour && isatty(STDOUT_FILENO);
+  std::string buf;
+  size_t shown = 0;
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = read(fd.get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the daemon stopped, or cut us off
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
+      const std::string line = buf.substr(start, nl - start);
+      nlohmann::json a;
+      try {
+        a = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        std::fprintf(stderr, "nbwarden tail: skipping a line that is not JSON\n");
+        continue;
+      }
+      const int rank = SeverityRank(Str(a, "severity"));
+      if (rank > min_rank) continue;
+      if (!o.rules.empty() &&
+          std::find(o.rules.begin(), o.rules.end(), Str(a, "rule", "id")) == o.rules.end()) {
+        continue;
+      }
+      if (!o.user.empty() && Str(a, "target", "user") != o.user) continue;
+      if (o.json) {
+        std::printf("%s\n", line.c_str());
+      } else {
+        const std::string time = Str(a, "time");
+        std::string sev = Str(a, "severity");
+        std::transform(sev.begin(), sev.end(), sev.begin(), ::toupper);
+        const std::string user = Str(a, "target", "user");
+        std::printf("%s  %s%-9s%s  %-12s  %s  %s  %s\n",
+                    time.size() > 19 ? time.substr(11, 8).c_str() : time.c_str(),
+                    colour ? Colour(rank) : "", sev.c_str(), colour ? "\033[0m" : "",
+                    Str(a, "rule", "id").c_str(), Str(a, "host").c_str(),
+                    user.empty() ? "-" : user.c_str(), Str(a, "summary").c_str());
+      }
+      std::fflush(stdout);
+      if (o.count && ++shown >= o.count) return 0;
+    }
+    buf.erase(0, start);
+    if (buf.size() > (16u << 20)) buf.clear();  // no line is that long
+  }
+  return 0;
+}
+
+}  // namespace nbw::cli
