@@ -4,9 +4,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <regex>
 
@@ -124,6 +127,54 @@ std::string ContainerIdFromCgroup(std::string_view text, bool own_mount_ns) {
     }
   }
   return {};
+}
+
+std::string PodUidFromCgroup(std::string_view text) {
+  static const std::regex kPod(
+      "kubepods[^\\n]*[/"
+      "-]pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_search(text.begin(), text.end(), m, kPod)) return {};
+  std::string uid = m[1].str();
+  std::replace(uid.begin(), uid.end(), '_', '-');
+  return uid;
+}
+
+bool IsK8sName(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+  }
+  return s.front() != '-' && s.front() != '.' && s.back() != '-' && s.back() != '.';
+}
+
+std::string ServiceAccountNamespace(const std::string& proc_root, uint32_t pid) {
+  UniqueFd root(
+      open(fmt::format("{}/{}/root", proc_root, pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return {};
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, root.get(),
+                                       "var/run/secrets/kubernetes.io/serviceaccount/namespace",
+                                       &how, sizeof how)));
+  if (!fd.valid()) {
+    // The kubelet's volume is its own mount: allow crossing into it, still
+    // inside the root.
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    fd.reset(static_cast<int>(syscall(SYS_openat2, root.get(),
+                                      "var/run/secrets/kubernetes.io/serviceaccount/namespace",
+                                      &how, sizeof how)));
+  }
+  if (!fd.valid()) return {};
+  struct stat st = {};
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  char buf[256];
+  ssize_t n = read(fd.get(), buf, sizeof buf);
+  if (n <= 0 || n == static_cast<ssize_t>(sizeof buf)) return {};
+  std::string_view v(buf, static_cast<size_t>(n));
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+  return IsK8sName(v) && v.size() <= 63 ? std::string(v) : std::string();
 }
 
 Result<ProcStat> ProcFs::Stat(uint32_t pid) const {

@@ -36,6 +36,7 @@ class ProcFs {
   Result<std::string> Cgroup(uint32_t pid) const;
   Result<uint64_t> NamespaceInode(uint32_t pid, const char* ns) const;
   std::vector<uint32_t> Pids() const;
+  const std::string& root() const { return root_; }
 
  private:
   const std::string root_;
@@ -54,6 +55,15 @@ Result<ProcStat> ParseStat(std::string_view text);
 // when the process has its own mount namespace, since host services live in
 // named cgroups too. Empty if none.
 std::string ContainerIdFromCgroup(std::string_view cgroup_text, bool own_mount_ns);
+// The pod uid in a kubelet cgroup name (".../kubepods/burstable/pod<uid>/..."
+// or "kubepods-burstable-pod<uid with _>.slice"), dashed; empty if none.
+std::string PodUidFromCgroup(std::string_view cgroup_text);
+// A Kubernetes name (DNS-1123 label or subdomain, <= 253 chars)?
+bool IsK8sName(std::string_view s);
+// The namespace of the service account mounted in pid's root, read inside
+// that root (openat2 RESOLVE_IN_ROOT: a container's symlinks cannot point
+// the daemon at a host file); empty if none or not a valid name.
+std::string ServiceAccountNamespace(const std::string& proc_root, uint32_t pid);
 // The same judgement on one cgroup path or name (e.g. the name the kernel
 // reports at exec).
 std::string ContainerIdFromCgroupPath(std::string_view path, bool own_mount_ns);

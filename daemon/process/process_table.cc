@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <ctime>
 #include <optional>
 
@@ -15,16 +16,39 @@
 namespace nbw {
 
 ProcessTable::ProcessTable(const ProcFs& procfs)
-    : procfs_(procfs), host_mnt_ns_([&] {
+    : procfs_(procfs),
+      host_mnt_ns_([&] {
         // The daemon's own mount namespace: the host's on a host, the pod's
         // in a sidecar (pid 1's may not even be readable).
         auto ns = procfs.NamespaceInode(static_cast<uint32_t>(getpid()), "mnt");
         return ns.ok() ? *ns : 0;
+      }()),
+      node_name_([] {
+        // The downward API's NODE_NAME in a DaemonSet or sidecar; on a host,
+        // the host's name.
+        for (const char* k : {"NBW_NODE_NAME", "NODE_NAME"}) {
+          const char* v = std::getenv(k);
+          if (v && IsK8sName(v)) return std::string(v);
+        }
+        char h[256] = {};
+        gethostname(h, sizeof h - 1);
+        return std::string(h);
       }()) {}
+
+// Kubernetes identity from what the kernel and /proc say (K8sIdentity).
+static void ApplyK8s(ProcessInfo& p, const ProcFs& procfs, std::string_view cgroup,
+                     const std::string& node) {
+  if (std::string uid = PodUidFromCgroup(cgroup); !uid.empty()) p.k8s.pod_uid = uid;
+  if (p.k8s.ns.empty() && (!p.k8s_api_host.empty() || !p.k8s.pod_uid.empty())) {
+    p.k8s.ns = ServiceAccountNamespace(procfs.root(), p.tgid);
+  }
+  if (!p.k8s.empty()) p.k8s.node = node;
+}
 
 // Identity from the environment the kernel captured at exec (race-free,
 // unlike /proc, but cut at the blob bound: RefreshIdentity fills gaps).
 static void ApplyEnvironment(ProcessInfo& p, const std::string& env) {
+  std::string hostname;
   for (const auto& kv : SplitNul(env)) {
     auto value = [&](std::string_view key) -> std::optional<std::string> {
       if (kv.size() > key.size() && kv.starts_with(key) && kv[key.size()] == '=') {
@@ -36,6 +60,8 @@ static void ApplyEnvironment(ProcessInfo& p, const std::string& env) {
     if (auto v = value("JPY_SESSION_NAME")) p.jupyter.notebook_path = *v;
     if (auto v = value("NBW_SECCOMP_PROFILE")) p.seccomp_profile = *v;
     if (auto v = value("KUBERNETES_SERVICE_HOST")) p.k8s_api_host = *v;
+    if (auto v = value("HOSTNAME")) hostname = *v;
+    if (auto v = value("POD_NAMESPACE"); v && IsK8sName(*v)) p.k8s.ns = *v;
     if (auto v = value("KUBERNETES_SERVICE_PORT")) {
       unsigned port = 0;
       auto r = std::from_chars(v->data(), v->data() + v->size(), port);
@@ -43,6 +69,8 @@ static void ApplyEnvironment(ProcessInfo& p, const std::string& env) {
         p.k8s_api_port = static_cast<uint16_t>(port);
     }
   }
+  // In a pod, the hostname is the pod's name (the kubelet sets it).
+  if (!p.k8s_api_host.empty() && IsK8sName(hostname)) p.k8s.pod = hostname;
 }
 
 ProcessInfo& ProcessTable::Apply(const Event& ev) {
@@ -77,10 +105,10 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
           if (ev.present[3] && !ev.str[3].empty() && ev.str[3] != "/") {
             id = ContainerIdFromCgroupPath(ev.str[3], true);
           }
-          if (id.empty()) {
-            if (auto cg = procfs_.Cgroup(ev.tgid); cg.ok()) id = ContainerIdFromCgroup(*cg, true);
-          }
+          auto cg = procfs_.Cgroup(ev.tgid);
+          if (id.empty() && cg.ok()) id = ContainerIdFromCgroup(*cg, true);
           if (!id.empty()) p.container_id = id;
+          ApplyK8s(p, procfs_, cg.ok() ? std::string_view(*cg) : ev.str[3], node_name_);
         }
       }
       break;
@@ -100,6 +128,7 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
       c.mnt_ns = parent.mnt_ns;
       c.pid_ns = parent.pid_ns;
       c.jupyter = parent.jupyter;
+      c.k8s = parent.k8s;
       c.seccomp_profile = parent.seccomp_profile;
       c.k8s_api_host = parent.k8s_api_host;
       c.k8s_api_port = parent.k8s_api_port;
@@ -128,8 +157,15 @@ void ProcessTable::RefreshIdentity(ProcessInfo& p) {
   if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
   auto own_mnt = procfs_.NamespaceInode(p.tgid, "mnt");
   const bool own_ns = host_mnt_ns_ != 0 && own_mnt.ok() && host_mnt_ns_ != *own_mnt;
-  if (auto cg = procfs_.Cgroup(p.tgid); cg.ok())
-    p.container_id = ContainerIdFromCgroup(*cg, own_ns);
+  auto cg = procfs_.Cgroup(p.tgid);
+  if (cg.ok()) p.container_id = ContainerIdFromCgroup(*cg, own_ns);
+  auto env2 = procfs_.Environ(p.tgid, {"KUBERNETES_SERVICE_HOST", "HOSTNAME", "POD_NAMESPACE"});
+  if (env2.ok()) {
+    std::string blob;
+    for (const auto& [k, v] : *env2) blob += k + "=" + v + std::string(1, '\0');
+    ApplyEnvironment(p, blob);
+  }
+  ApplyK8s(p, procfs_, cg.ok() ? std::string_view(*cg) : std::string_view(), node_name_);
 }
 
 Result<ProcessInfo*> ProcessTable::LoadFromProc(uint32_t tgid) {

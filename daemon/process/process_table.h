@@ -23,6 +23,16 @@ struct JupyterIdentity {
   bool empty() const { return user.empty() && kernel_id.empty() && notebook_path.empty(); }
 };
 
+// Where a process runs in Kubernetes, from its environment, cgroups and
+// service-account mount (no API access): HOSTNAME is the pod's name in a pod,
+// the namespace is the service account's, the pod uid is in the kubelet's
+// cgroup names, the node is the daemon's (NODE_NAME from the downward API,
+// else its hostname).
+struct K8sIdentity {
+  std::string pod, ns, pod_uid, node;
+  bool empty() const { return pod.empty() && ns.empty() && pod_uid.empty(); }
+};
+
 enum class TrackState { kNone, kCandidate, kTarget, kRejected };
 
 struct ProcessInfo {
@@ -40,6 +50,7 @@ struct ProcessInfo {
   uint16_t k8s_api_port = 0;
   uint32_t mnt_ns = 0, pid_ns = 0;
   JupyterIdentity jupyter;
+  K8sIdentity k8s;
   std::string seccomp_profile;  // NBW_SECCOMP_PROFILE, set by nbwarden-exec
   TrackState state = TrackState::kNone;
   std::string role;          // role of the selector that made it (or its ancestor) a target
@@ -78,7 +89,8 @@ class ProcessTable {
 
  private:
   const ProcFs& procfs_;
-  const uint64_t host_mnt_ns_;  // the daemon's: a process in another may be in a container
+  const uint64_t host_mnt_ns_;   // the daemon's: a process in another may be in a container
+  const std::string node_name_;  // K8sIdentity::node
   std::unordered_map<uint32_t, ProcessInfo> procs_;
 };
 

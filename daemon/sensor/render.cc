@@ -250,6 +250,10 @@ void WriteTarget(JsonWriter& t, const ProcessInfo& p) {
   if (!p.jupyter.user.empty()) t.Field("user", p.jupyter.user);
   if (!p.jupyter.notebook_path.empty()) t.Field("notebook_path", p.jupyter.notebook_path);
   if (!p.container_id.empty()) t.Field("container_id", p.container_id);
+  if (!p.k8s.pod.empty()) t.Field("k8s_pod", p.k8s.pod);
+  if (!p.k8s.ns.empty()) t.Field("k8s_namespace", p.k8s.ns);
+  if (!p.k8s.pod_uid.empty()) t.Field("k8s_pod_uid", p.k8s.pod_uid);
+  if (!p.k8s.node.empty()) t.Field("k8s_node", p.k8s.node);
   t.EndObject();
 }
 

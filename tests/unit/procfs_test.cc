@@ -5,6 +5,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "process/proc_fs.h"
 #include "sensor/sockaddr.h"
 
@@ -96,6 +99,57 @@ TEST(SockAddr, Ipv4Ipv6UnixAndAbstract) {
 TEST(SockAddr, ShortBlobsAreRejected) {
   EXPECT_FALSE(ParseSockAddr(""));
   EXPECT_FALSE(ParseSockAddr(std::string("\x02\x00\x01", 3)));  // AF_INET, 3 bytes
+}
+
+}  // namespace
+}  // namespace nbw
+
+namespace nbw {
+namespace {
+
+TEST(K8sIdentity, PodUidFromTheKubeletsCgroupNames) {
+  EXPECT_EQ(PodUidFromCgroup("12:pids:/kubepods/besteffort/pod3f2b1c4e-8a9d-4e2f-9b1a-0c7d6e5f4a3b/"
+                             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"),
+            "3f2b1c4e-8a9d-4e2f-9b1a-0c7d6e5f4a3b");
+  EXPECT_EQ(PodUidFromCgroup("0::/kubepods.slice/kubepods-burstable.slice/"
+                             "kubepods-burstable-pod3f2b1c4e_8a9d_4e2f_9b1a_0c7d6e5f4a3b.slice/"
+                             "cri-containerd-0123.scope\n"),
+            "3f2b1c4e-8a9d-4e2f-9b1a-0c7d6e5f4a3b");
+  EXPECT_EQ(PodUidFromCgroup("0::/system.slice/pod3f2b1c4e-8a9d-4e2f-9b1a-0c7d6e5f4a3b\n"), "");
+  EXPECT_EQ(PodUidFromCgroup("0::/\n"), "");
+}
+
+TEST(K8sIdentity, NamesAreValidated) {
+  EXPECT_TRUE(IsK8sName("jupyter-alice"));
+  EXPECT_TRUE(IsK8sName("node-7.example"));
+  EXPECT_FALSE(IsK8sName(""));
+  EXPECT_FALSE(IsK8sName("-x"));
+  EXPECT_FALSE(IsK8sName("Alice"));
+  EXPECT_FALSE(IsK8sName("a b"));
+  EXPECT_FALSE(IsK8sName("root:x:0:0"));
+  EXPECT_FALSE(IsK8sName(std::string(254, 'a')));
+}
+
+TEST(K8sIdentity, TheNamespaceIsReadInsideTheProcessRoot) {
+  namespace fs = std::filesystem;
+  const std::string proc = fs::temp_directory_path() / ("nbw-k8s-" + std::to_string(getpid()));
+  const std::string root = proc + "/42/root";
+  const std::string sa = root + "/var/run/secrets/kubernetes.io/serviceaccount";
+  fs::create_directories(sa);
+  fs::create_directories(root + "/etc");
+  std::ofstream(sa + "/namespace") << "jhub\n";
+  EXPECT_EQ(ServiceAccountNamespace(proc, 42), "jhub");
+  // A container's symlink to an absolute path stays inside its root: the
+  // daemon reads the container's /etc/hostname, never the host's.
+  fs::remove(sa + "/namespace");
+  fs::create_symlink("/etc/hostname", sa + "/namespace");
+  std::ofstream(root + "/etc/hostname") << "inside-root\n";
+  EXPECT_EQ(ServiceAccountNamespace(proc, 42), "inside-root");
+  // Anything that is not a name is ignored.
+  std::ofstream(root + "/etc/hostname") << "root:x:0:0:root:/root:/bin/bash\n";
+  EXPECT_EQ(ServiceAccountNamespace(proc, 42), "");
+  EXPECT_EQ(ServiceAccountNamespace(proc, 43), "");
+  fs::remove_all(proc);
 }
 
 }  // namespace
