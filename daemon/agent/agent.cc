@@ -359,8 +359,10 @@ void Agent::ReportStats(bool final) {
     }
     st["sinks"] = std::move(sinks);
     if (auto k = opts_.router->Stream()) {
-      st["stream"] = {{"subscribers", k->subscribers}, {"attached", k->attached},
-                      {"refused", k->refused},         {"cut_off", k->cut_off},
+      st["stream"] = {{"subscribers", k->subscribers},
+                      {"attached", k->attached},
+                      {"refused", k->refused},
+                      {"cut_off", k->cut_off},
                       {"sent", k->sent}};
     }
   }
