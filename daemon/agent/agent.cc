@@ -43,6 +43,7 @@ std::string HostName() {
 Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules,
              ModelGuardPolicy model_policy)
     : io_(io),
+      limiter_(opts.limits),  // declared before opts_: reads the parameter
       opts_(std::move(opts)),
       host_(HostName()),
       targets_(std::move(targets)),
@@ -102,6 +103,7 @@ void Agent::Stop() {
     while (sensor_->Poll() == Sensor::kMaxBatch && std::chrono::steady_clock::now() < deadline) {
     }
   }
+  ReportFolds(true);
   ReportStats(true);
   boost::system::error_code ec;
   signals_.cancel(ec);
@@ -174,6 +176,7 @@ void Agent::ArmStatsTimer() {
     if (size_t n = sensor_->SweepInflight(); n > 0) {
       spdlog::debug("sensor: swept {} enter/exit entries of untracked threads", n);
     }
+    ReportFolds(false);
     ReportStats(false);
     ArmStatsTimer();
   });
@@ -330,6 +333,7 @@ void Agent::ReportStats(bool final) {
                  {"candidates_rejected", counters_.candidates_rejected},
                  {"targets_found", counters_.targets_found},
                  {"alerts", counters_.alerts},
+                 {"alerts_folded", counters_.alerts_folded},
                  {"rules", engine_.rules().rules().size()},
                  {"processes", table_.size()},
                  {"targets_live", table_.TargetCount()}};
@@ -453,9 +457,31 @@ void Agent::EmitAlert(const Rule& rule, const EvalContext& ctx) {
     HoldAlert(rule, action, ctx);
     return;
   }
-  RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, action, rule.Summarize(ctx),
-              ctx.ev.realtime_ns, host_, ctx.proc, ctx.Ancestors(), line_, alert_line_, ctx.model);
+  const std::string summary = rule.Summarize(ctx);
+  // Folded alerts were still acted on (kill and deny happen in the kernel);
+  // only their reporting is folded into a count.
+  const uint32_t target =
+      ctx.proc ? (ctx.proc->target_root ? ctx.proc->target_root : ctx.proc->tgid) : ctx.ev.tgid;
+  if (!limiter_.Admit(rule.id, rule.name, rule.severity, target, summary,
+                      std::chrono::steady_clock::now())) {
+    counters_.alerts_folded++;
+    return;
+  }
+  RenderAlert({rule.id, rule.name, rule.severity, rule.mitre}, action, summary, ctx.ev.realtime_ns,
+              host_, ctx.proc, ctx.Ancestors(), line_, alert_line_, ctx.model);
   WriteAlert(alert_line_);
+}
+
+void Agent::ReportFolds(bool final) {
+  const auto now =
+      final ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now();
+  for (const FoldReport& f : limiter_.Expire(now)) {
+    EmitSelfAlert("NBW-SELF-003", "Alerts folded", f.severity,
+                  fmt::format("{} '{}' on target {}: {} repeat(s) and {} over the rate limit "
+                              "folded in {}s; the last: {}",
+                              f.rule_id, f.rule_name, f.target, f.duplicates, f.over_rate,
+                              opts_.limits.window.count(), f.last_summary));
+  }
 }
 
 void Agent::EmitSelfAlert(std::string_view id, std::string_view name, Severity sev,

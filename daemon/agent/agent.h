@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "alert/alert.h"
+#include "alert/limiter.h"
 #include "engine/engine.h"
 #include "guard/model_guard.h"
 #include "policy/rules.h"
@@ -47,6 +48,7 @@ struct AgentOptions {
   std::FILE* out = stdout;  // JSON lines: targets, events, alerts
   // Alerts also go to the configured sinks (syslog, webhook, files), if any.
   AlertRouter* router = nullptr;
+  LimiterConfig limits;  // deduplication and rate limiting of alerts
 };
 
 struct AgentCounters {
@@ -57,6 +59,7 @@ struct AgentCounters {
   uint64_t candidate_events_discarded = 0;  // events of rejected candidates (not drops)
   uint64_t targets_found = 0;
   uint64_t alerts = 0;
+  uint64_t alerts_folded = 0;  // by deduplication and rate limiting
 };
 
 // Paths targets opened for writing, newest last, bounded; entries expire.
@@ -134,6 +137,8 @@ class Agent {
   // An alert: to the output (flushed: alerts are not held back by
   // buffering) and to every sink.
   void WriteAlert(const std::string& line);
+  // Alerts the limiter folded, once their window ends (final: all of them).
+  void ReportFolds(bool final);
   void ReportStats(bool final);
   void Reload();
   // Role names to the ids the kernel's tracked map carries (enforcement
@@ -145,6 +150,7 @@ class Agent {
 
   boost::asio::io_context& io_;
   std::function<void()> on_stopping_;
+  AlertLimiter limiter_;
   const AgentOptions opts_;
   const ProcFs procfs_;
   const std::string host_;

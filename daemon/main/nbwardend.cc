@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
     }
     config = std::move(c).value();
   }
+  const nbw::LimiterConfig limits = config.limits;
 
   // Say once what the kernel offers and what is used instead.
   for (const auto& f : nbw::ProbeKernel()) {
@@ -125,6 +126,7 @@ int main(int argc, char** argv) {
   }
   nbw::AgentOptions opts;
   opts.router = router->get();
+  opts.limits = limits;
   opts.policy_path = policies;
   opts.print_events = events;
   opts.track_pids = track_pids;

@@ -186,9 +186,36 @@ Result<DaemonConfig> DaemonConfig::Parse(const std::string& yaml, const std::str
   if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "must be a mapping");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
-    if (key != "spool_dir" && key != "sinks" && key != "stream") {
+    if (key != "spool_dir" && key != "sinks" && key != "stream" && key != "limits") {
       return Status::Error(YamlWhere(origin, kv.first) + ": " + key,
-                           "unknown key (spool_dir, sinks, stream)");
+                           "unknown key (spool_dir, sinks, stream, limits)");
+    }
+  }
+  if (const YAML::Node l = root["limits"]) {
+    if (!l.IsMap()) return Status::Error(YamlWhere(origin, l) + ": limits", "must be a mapping");
+    c.limits.enabled = true;
+    for (const auto& kv : l) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string where = YamlWhere(origin, kv.second) + ": limits." + key;
+      if (key == "window_s" || key == "burst") {
+        auto v = Size(kv.second, where);
+        if (!v.ok() || *v > 86400 * 7) {
+          return Status::Error(where, "must be a positive number (at most a week of seconds)");
+        }
+        if (key == "window_s") {
+          c.limits.window = std::chrono::seconds(*v);
+        } else {
+          c.limits.burst = static_cast<uint32_t>(*v);
+        }
+      } else if (key == "dedup") {
+        try {
+          c.limits.dedup = kv.second.as<bool>();
+        } catch (const YAML::Exception&) {
+          return Status::Error(where, "must be true or false");
+        }
+      } else {
+        return Status::Error(where, "unknown key (window_s, burst, dedup)");
+      }
     }
   }
   if (const YAML::Node st = root["stream"]) {

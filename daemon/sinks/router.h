@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "alert/limiter.h"
 #include "common/status.h"
 #include "sinks/sink.h"
 #include "sinks/spool.h"
@@ -38,7 +39,8 @@ struct SinkConfig {
 struct DaemonConfig {
   std::string spool_dir = "/var/lib/nbwarden/spool";
   std::vector<SinkConfig> sinks;
-  StreamConfig stream;  // the live stream `nbwarden tail` attaches to
+  StreamConfig stream;   // the live stream `nbwarden tail` attaches to
+  LimiterConfig limits;  // deduplication and rate limiting (alert/limiter.h)
   std::string origin;
 
   // hostname goes into syslog messages.

@@ -87,12 +87,14 @@ class SinksTest(unittest.TestCase):
             self.rsyslog.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start_daemon(self, sinks, stream=None):
+    def start_daemon(self, sinks, stream=None, limits=None):
         cfg = os.path.join(self.tmp, "nbwarden.yaml")
         with open(cfg, "w") as f:
             c = {"spool_dir": self.spool, "sinks": sinks}
             if stream:
                 c["stream"] = stream
+            if limits:
+                c["limits"] = limits
             json.dump(c, f)  # JSON is YAML
         self.daemon = Daemon("-c", cfg, "--status-interval-ms", "200", policies=self.policies)
 
@@ -344,6 +346,31 @@ action(type="omfile" file="{self.syslog_out}" template="t")
         follower.wait()
         follower_out.close()
         stuck.close()
+
+    def test_floods_are_folded_per_rule_and_target_and_counted(self):
+        with open(os.path.join(self.policies, "zz-flood.yaml"), "w") as f:
+            f.write("targets:\n  - name: flood\n    role: notebook-kernel\n"
+                    "    match: {comm: [sh], argv: 'nbw-flood'}\n")
+        self.start_daemon([], limits={"window_s": 3, "burst": 2})
+        # One target: a shell whose 6 children each read /etc/shadow (6
+        # summaries, over the burst of 2), and one python process reading it
+        # 4 times (the same summary: repeats).
+        subprocess.run(["sh", "-c", "sleep 0.3; for i in 1 2 3 4 5 6; do cat /etc/shadow; done "
+                        ">/dev/null; /usr/bin/python3 -c \"[open('/etc/shadow').read() "
+                        "for _ in range(4)]\"", "nbw-flood"], check=True, timeout=60)
+        self.assertTrue(self.wait(lambda: [a for a in self.alerts()
+                                           if a["rule"]["id"] == "NBW-SELF-003"], 15))
+        alerts = self.alerts()
+        reads = [a for a in alerts if a["rule"]["id"] == "NBW-100"]
+        self.assertEqual(len(reads), 2, [a["summary"] for a in reads])
+        fold = [a for a in alerts if a["rule"]["id"] == "NBW-SELF-003"]
+        self.assertEqual(len(fold), 1)
+        self.assertEqual(fold[0]["severity"], "critical")  # the folded rule's
+        self.assertRegex(fold[0]["summary"],
+                         r"^NBW-100 'Host credential read' on target \d+: 3 repeat\(s\) and 5 "
+                         r"over the rate limit folded in 3s; the last: python3[.\d]* \(\d+\) read "
+                         r"/etc/shadow$")
+        self.assertTrue(self.wait(lambda: self.status()["agent"]["alerts_folded"] == 8))
 
     def test_config_errors_name_the_file_line_and_field(self):
         cases = [

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
+#include "alert/limiter.h"
 #include "sinks/file_sink.h"
 #include "sinks/router.h"
 #include "sinks/spool.h"
@@ -144,6 +146,53 @@ sinks:
     ASSERT_FALSE(r.ok()) << k.yaml;
     EXPECT_EQ(r.status().message(), k.error);
   }
+}
+
+}  // namespace
+}  // namespace nbw
+
+namespace nbw {
+namespace {
+
+TEST(Limiter, FoldsRepeatsAndBurstsPerRuleAndTargetAndReportsThem) {
+  LimiterConfig c;
+  c.enabled = true;
+  c.window = std::chrono::seconds(60);
+  c.burst = 3;
+  AlertLimiter l(c);
+  const auto t0 = AlertLimiter::Clock::time_point{} + std::chrono::hours(1);
+  auto admit = [&](uint32_t target, const std::string& summary, int at_s) {
+    return l.Admit("NBW-100", "Host credential read", Severity::kCritical, target, summary,
+                   t0 + std::chrono::seconds(at_s));
+  };
+  // The same summary again: a duplicate.
+  EXPECT_TRUE(admit(1, "a", 0));
+  EXPECT_FALSE(admit(1, "a", 1));
+  EXPECT_FALSE(admit(1, "a", 2));
+  // Different summaries: up to the burst (3 with "a").
+  EXPECT_TRUE(admit(1, "b", 3));
+  EXPECT_TRUE(admit(1, "c", 4));
+  EXPECT_FALSE(admit(1, "d", 5));
+  // Another target has its own window.
+  EXPECT_TRUE(admit(2, "a", 5));
+  EXPECT_EQ(l.folded(), 3u);
+  EXPECT_TRUE(l.Expire(t0 + std::chrono::seconds(59)).empty());
+  auto r = l.Expire(t0 + std::chrono::seconds(60));
+  ASSERT_EQ(r.size(), 1u);  // target 2 folded nothing: no report
+  EXPECT_EQ((std::tuple{r[0].rule_id, r[0].target, r[0].duplicates, r[0].over_rate,
+                        r[0].last_summary, r[0].severity}),
+            (std::tuple{std::string("NBW-100"), 1u, uint64_t{2}, uint64_t{1}, std::string("d"),
+                        Severity::kCritical}));
+  // A new window starts afresh.
+  EXPECT_TRUE(admit(1, "a", 61));
+}
+
+TEST(Limiter, OffByDefault) {
+  AlertLimiter l(LimiterConfig{});
+  for (int i = 0; i < 100; i++) {
+    EXPECT_TRUE(l.Admit("R", "r", Severity::kWarning, 1, "same", AlertLimiter::Clock::now()));
+  }
+  EXPECT_EQ(l.folded(), 0u);
 }
 
 }  // namespace
