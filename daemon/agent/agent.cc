@@ -85,6 +85,9 @@ Status Agent::Start() {
   ArmSignals();
   ArmStatsTimer();
   ArmDrainTimer();
+  policy_version_ = PolicyVersion(opts_.policy_path);
+  if (Status s = StartControl(); !s.ok()) return s;
+  if (Status s = StartMetrics(); !s.ok()) return s;
   spdlog::info("agent: watching; selectors={} rules={} comm_prefixes={} targets={}",
                targets_.selectors().size(), engine_.rules().rules().size(),
                targets_.CommPrefixes().size(), table_.TargetCount());
@@ -107,6 +110,11 @@ void Agent::Stop() {
   ReportStats(true);
   boost::system::error_code ec;
   signals_.cancel(ec);
+  if (control_) {
+    control_->close(ec);
+    ::unlink(opts_.control_path.c_str());
+  }
+  if (metrics_) metrics_->close(ec);
   stats_timer_.cancel();
   drain_timer_.cancel();
   if (ring_fd_) ring_fd_->close(ec);
@@ -152,7 +160,7 @@ void Agent::ArmSignals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      Reload();
+      (void)Reload();
       ArmSignals();
       return;
     }
@@ -182,7 +190,7 @@ void Agent::ArmStatsTimer() {
   });
 }
 
-void Agent::Reload() {
+Status Agent::Reload() {
   // Both halves load before either replaces the running policy: a reload
   // is all or nothing. Events wait in the ring meanwhile; none is lost.
   auto fresh = TargetSet::LoadPath(opts_.policy_path);
@@ -196,14 +204,14 @@ void Agent::Reload() {
     EmitSelfAlert("NBW-SELF-001", "Policy reload rejected", Severity::kError,
                   "the new policy was rejected and the running one stays in force: " +
                       rules.status().message());
-    return;
+    return rules.status();
   }
   if (Status s = InstallEnforcement(*rules); !s.ok()) {
     spdlog::error("agent: reload rejected: {}", s.message());
     (void)InstallEnforcement(engine_.rules());  // put the running policy's back
     EmitSelfAlert("NBW-SELF-001", "Policy reload rejected", Severity::kError,
                   "the new policy was rejected and the running one stays in force: " + s.message());
-    return;
+    return s;
   }
   if (Status s = ApplyModelPolicy(*model); !s.ok()) {
     spdlog::error("agent: reload: {}", s.message());
@@ -219,8 +227,11 @@ void Agent::Reload() {
   }
   // Prefixes of removed selectors stay in the kernel prefilter; the
   // userspace decision (Match) is what counts, they only cost a decision.
-  spdlog::info("agent: reloaded policy from {}: {} selectors, {} rules", opts_.policy_path,
-               targets_.selectors().size(), engine_.rules().rules().size());
+  policy_version_ = PolicyVersion(opts_.policy_path);
+  spdlog::info("agent: reloaded policy from {}: {} selectors, {} rules, version {}",
+               opts_.policy_path, targets_.selectors().size(), engine_.rules().rules().size(),
+               policy_version_);
+  return Status::Ok();
 }
 
 uint32_t Agent::RoleId(const std::string& role) {
@@ -289,26 +300,9 @@ Status Agent::InstallEnforcement(const RuleSet& rules) {
   return Status::Ok();
 }
 
-void Agent::ReportStats(bool final) {
-  if (!sensor_) return;
-  SensorCounters c = sensor_->Counters();
+nlohmann::json Agent::StatusJson(bool final) {
+  SensorCounters c = sensor_ ? sensor_->Counters() : SensorCounters{};
   const uint64_t drops = c.Dropped();
-  if (drops != last_reported_drops_) {
-    spdlog::warn(
-        "sensor: DROPPED events: ringbuf_full={} inflight_full={} tracked_full={} "
-        "decode_errors={} (new since last report: {})",
-        c.ringbuf_full, c.inflight_full, c.tracked_full, c.decode_errors,
-        drops - last_reported_drops_);
-    last_reported_drops_ = drops;
-  }
-  if (final) {
-    spdlog::info(
-        "sensor: stats events={} emitted={} drops={} path_truncated={} targets={} "
-        "candidates={} rejected={}",
-        c.events, counters_.events_emitted, drops, c.path_truncated, counters_.targets_found,
-        counters_.candidates, counters_.candidates_rejected);
-  }
-  if (opts_.status_path.empty()) return;
   nlohmann::json st;
   st["schema"] = "nbwarden.status/v1";
   st["pid"] = getpid();
@@ -370,6 +364,31 @@ void Agent::ReportStats(bool final) {
                       {"sent", k->sent}};
     }
   }
+  st["policy_version"] = policy_version_;
+  return st;
+}
+
+void Agent::ReportStats(bool final) {
+  if (!sensor_) return;
+  SensorCounters c = sensor_->Counters();
+  const uint64_t drops = c.Dropped();
+  if (drops != last_reported_drops_) {
+    spdlog::warn(
+        "sensor: DROPPED events: ringbuf_full={} inflight_full={} tracked_full={} "
+        "decode_errors={} (new since last report: {})",
+        c.ringbuf_full, c.inflight_full, c.tracked_full, c.decode_errors,
+        drops - last_reported_drops_);
+    last_reported_drops_ = drops;
+  }
+  if (final) {
+    spdlog::info(
+        "sensor: stats events={} emitted={} drops={} path_truncated={} targets={} "
+        "candidates={} rejected={}",
+        c.events, counters_.events_emitted, drops, c.path_truncated, counters_.targets_found,
+        counters_.candidates, counters_.candidates_rejected);
+  }
+  if (opts_.status_path.empty()) return;
+  const nlohmann::json st = StatusJson(final);
   // Atomic replace: readers never see half a file.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -49,6 +52,12 @@ struct AgentOptions {
   // Alerts also go to the configured sinks (syslog, webhook, files), if any.
   AlertRouter* router = nullptr;
   LimiterConfig limits;  // deduplication and rate limiting of alerts
+  // The control socket (`nbwarden status`, `nbwarden reload`): root, and
+  // control_group if set. Empty: none.
+  std::string control_path;
+  std::string control_group;
+  // Prometheus metrics and /healthz over HTTP, loopback only ("127.0.0.1:9464").
+  std::string metrics_listen;
 };
 
 struct AgentCounters {
@@ -78,6 +87,9 @@ class RecentWriteLog : public RecentWrites {
   std::unordered_map<std::string, Entry> by_path_;
   std::deque<std::string> order_;
 };
+
+// The policy tree's version: a sha256 prefix over its files' names and text.
+std::string PolicyVersion(const std::string& path);
 
 class Agent {
  public:
@@ -140,7 +152,15 @@ class Agent {
   // Alerts the limiter folded, once their window ends (final: all of them).
   void ReportFolds(bool final);
   void ReportStats(bool final);
-  void Reload();
+  Status Reload();
+  // Everything `nbwarden status` shows (the status file, the control socket).
+  nlohmann::json StatusJson(bool final);
+  // The control socket and the metrics endpoint (agent_control.cc).
+  Status StartControl();
+  void AcceptControl();
+  Status StartMetrics();
+  void AcceptMetrics();
+  std::string MetricsText();
   // Role names to the ids the kernel's tracked map carries (enforcement
   // keys on them). Stable for the daemon's lifetime.
   uint32_t RoleId(const std::string& role);
@@ -151,6 +171,9 @@ class Agent {
   boost::asio::io_context& io_;
   std::function<void()> on_stopping_;
   AlertLimiter limiter_;
+  std::string policy_version_;  // sha256 prefix of the policy files' text
+  std::optional<gid_t> control_group_;
+  uint64_t control_refused_ = 0;
   const AgentOptions opts_;
   const ProcFs procfs_;
   const std::string host_;
@@ -159,6 +182,8 @@ class Agent {
   ProcessTable table_;
   std::unique_ptr<Sensor> sensor_;
   std::optional<boost::asio::posix::stream_descriptor> ring_fd_;
+  std::unique_ptr<boost::asio::local::stream_protocol::acceptor> control_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> metrics_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer drain_timer_;

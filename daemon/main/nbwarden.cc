@@ -3,15 +3,19 @@
 // seccomp record/export, kernelspec install (main/cli.h).
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/unique_fd.h"
 #include "main/cli.h"
 #include "policy/policy_files.h"
 #include "policy/rules.h"
@@ -41,18 +45,67 @@ int Doctor() {
   return ok ? 0 : 1;
 }
 
-int Status(const std::string& path) {
-  auto text = nbw::ReadFileBounded(path, 1 << 20);
-  if (!text.ok()) {
-    std::fprintf(stderr, "nbwarden status: %s (is nbwardend running?)\n",
-                 text.status().message().c_str());
-    return 1;
+// One request line to the daemon's control socket, one JSON reply.
+nbw::Result<nlohmann::json> Control(const std::string& socket_path, const std::string& cmd) {
+  nbw::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un un = {};
+  un.sun_family = AF_UNIX;
+  std::strncpy(un.sun_path, socket_path.c_str(), sizeof un.sun_path - 1);
+  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) {
+    return nbw::Status::FromErrno(socket_path, errno);
+  }
+  const std::string req = cmd + "\n";
+  if (write(fd.get(), req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    return nbw::Status::FromErrno(socket_path, errno);
+  }
+  std::string reply;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) > 0 && reply.size() < (16u << 20);) {
+    reply.append(buf, static_cast<size_t>(n));
   }
   try {
-    auto j = nlohmann::json::parse(*text);
+    return nlohmann::json::parse(reply);
+  } catch (const nlohmann::json::exception& e) {
+    return nbw::Status::Error(socket_path, std::string("bad reply: ") + e.what());
+  }
+}
+
+int Reload(const std::string& socket_path) {
+  auto r = Control(socket_path, "reload");
+  if (!r.ok()) {
+    std::fprintf(stderr, "nbwarden reload: %s (is nbwardend running?)\n",
+                 r.status().message().c_str());
+    return 1;
+  }
+  if (!r->value("ok", false)) {
+    std::fprintf(stderr, "nbwarden reload: rejected, the running policy stays: %s\n",
+                 r->value("error", "").c_str());
+    return 1;
+  }
+  fmt::print("reloaded: policy version {}\n", r->value("policy_version", ""));
+  return 0;
+}
+
+int Status(const std::string& path, const std::string& socket_path) {
+  // The control socket first (live counters, sinks' health); the status
+  // file when it cannot be reached (an older daemon, or no access).
+  std::string text;
+  if (auto live = Control(socket_path, "status"); live.ok()) {
+    text = live->dump();
+  } else {
+    auto file = nbw::ReadFileBounded(path, 1 << 20);
+    if (!file.ok()) {
+      std::fprintf(stderr, "nbwarden status: %s; %s (is nbwardend running?)\n",
+                   live.status().message().c_str(), file.status().message().c_str());
+      return 1;
+    }
+    text = *file;
+  }
+  try {
+    auto j = nlohmann::json::parse(text);
     bool alive = j.value("running", false) && kill(j.value("pid", 0), 0) == 0;
     fmt::print("daemon:   {} (pid {})\n", alive ? "running" : "not running", j.value("pid", 0));
-    fmt::print("policy:   {}\n", j.value("policy", ""));
+    fmt::print("policy:   {} (version {})\n", j.value("policy", ""), j.value("policy_version", ""));
     fmt::print("uptime:   {}s\n", j.value("uptime_s", 0));
     const auto& s = j["sensor"];
     const auto& a = j["agent"];
@@ -71,6 +124,19 @@ int Status(const std::string& path) {
           "{} (unreadable); windows lost: {}\n",
           m.value("windows", 0), m.value("scans", 0), m.value("cache_hits", 0),
           m.value("queue_full", 0), m.value("open_failed", 0), m.value("window_full", 0));
+    }
+    if (j.contains("sinks")) {
+      for (const auto& k : j["sinks"]) {
+        fmt::print(
+            "sink:     {:<12} {:<8} {}  delivered {}, pending {}, dropped {}{}\n",
+            k.value("name", ""), k.value("type", ""), k.value("healthy", false) ? "up  " : "DOWN",
+            k.value("delivered", 0), k.value("pending", 0), k.value("dropped", 0),
+            k.value("last_error", "").empty() ? "" : "  (" + k.value("last_error", "") + ")");
+      }
+    }
+    if (j.contains("stream")) {
+      fmt::print("stream:   {} subscriber(s), {} cut off\n", j["stream"].value("subscribers", 0),
+                 j["stream"].value("cut_off", 0));
     }
     return alive ? 0 : 3;
   } catch (const nlohmann::json::exception& e) {
@@ -215,6 +281,12 @@ int main(int argc, char** argv) {
   std::string status_path = "/run/nbwarden/status.json";
   auto* status = app.add_subcommand("status", "show the running daemon's counters");
   status->add_option("--status-file", status_path)->capture_default_str();
+  std::string control_socket = "/run/nbwarden/control.sock";
+  status->add_option("--socket", control_socket, "the daemon's control socket")
+      ->capture_default_str();
+  auto* reload = app.add_subcommand("reload", "reload the running daemon's policy");
+  reload->add_option("--socket", control_socket, "the daemon's control socket")
+      ->capture_default_str();
   auto* policy = app.add_subcommand("policy", "policy tools");
   policy->require_subcommand(1);
   std::string policy_path;
@@ -287,7 +359,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (*doctor) return Doctor();
-  if (*status) return Status(status_path);
+  if (*status) return Status(status_path, control_socket);
+  if (*reload) return Reload(control_socket);
   if (*check) return PolicyCheck(policy_path);
   if (*scan) return Scan(scan_paths, scan_policies, scan_json, scan_strict);
   if (*record) return nbw::cli::SeccompRecord(rec);

@@ -44,6 +44,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  std::string control_socket = "/run/nbwarden/control.sock", control_group, metrics_listen;
+  app.add_option("--control-socket", control_socket,
+                 "unix socket for `nbwarden status` and `nbwarden reload` ('' = none)")
+      ->capture_default_str();
+  app.add_option("--control-group", control_group,
+                 "group allowed on the control socket besides root");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Prometheus /metrics and /healthz on this loopback ADDRESS:PORT");
   int status_interval_ms = 5000;
   app.add_option("--status-interval-ms", status_interval_ms,
                  "how often the status file is rewritten")
@@ -127,6 +135,9 @@ int main(int argc, char** argv) {
   nbw::AgentOptions opts;
   opts.router = router->get();
   opts.limits = limits;
+  opts.control_path = control_socket;
+  opts.control_group = control_group;
+  opts.metrics_listen = metrics_listen;
   opts.policy_path = policies;
   opts.print_events = events;
   opts.track_pids = track_pids;

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "sinks/stream.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +10,8 @@
 #include <boost/asio/write.hpp>
 #include <cstring>
 #include <filesystem>
+
+#include "common/peer.h"
 
 namespace nbw {
 
@@ -31,9 +31,9 @@ Result<std::unique_ptr<AlertStream>> AlertStream::Start(const StreamConfig& c) {
   std::unique_ptr<AlertStream> s(new AlertStream());
   s->cfg_ = c;
   if (!c.group.empty()) {
-    struct group* g = getgrnam(c.group.c_str());
-    if (!g) return Status::Error("stream", "no group '" + c.group + "'");
-    s->gid_ = g->gr_gid;
+    auto g = GroupId(c.group);
+    if (!g.ok()) return Status::Error("stream", g.status().message());
+    s->group_ = *g;
   }
   std::error_code fec;
   std::filesystem::create_directories(std::filesystem::path(c.path).parent_path(), fec);
@@ -47,10 +47,7 @@ Result<std::unique_ptr<AlertStream>> AlertStream::Start(const StreamConfig& c) {
   umask(old);
   if (!ec) s->acceptor_->listen(64, ec);
   if (ec) return Status::Error("stream " + c.path, ec.message());
-  if (chown(c.path.c_str(), 0, s->gid_) != 0 ||
-      chmod(c.path.c_str(), c.group.empty() ? 0600 : 0660) != 0) {
-    return Status::FromErrno("stream " + c.path, errno);
-  }
+  if (Status st = RestrictSocketFile(c.path, s->group_); !st.ok()) return st;
   s->Accept();
   s->thread_ = std::thread([p = s.get()] { p->io_.run(); });
   return s;
@@ -73,30 +70,11 @@ void AlertStream::Stop() {
   ::unlink(cfg_.path.c_str());
 }
 
-bool AlertStream::PeerAllowed(int fd) const {
-  struct ucred cred = {};
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-  if (cred.uid == 0) return true;
-  if (cfg_.group.empty()) return false;
-  if (cred.gid == gid_) return true;
-  // A member by supplementary group: the group's member list.
-  struct group* g = getgrgid(gid_);
-  if (!g) return false;
-  char buf[1024];
-  struct passwd pw, *res = nullptr;
-  if (getpwuid_r(cred.uid, &pw, buf, sizeof buf, &res) != 0 || !res) return false;
-  for (char** m = g->gr_mem; m && *m; m++) {
-    if (std::strcmp(*m, pw.pw_name) == 0) return true;
-  }
-  return false;
-}
-
 void AlertStream::Accept() {
   acceptor_->async_accept([this](const boost::system::error_code& ec, local::socket sock) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
-      if (!PeerAllowed(sock.native_handle()) || subs_.size() >= cfg_.max_subscribers) {
+      if (!PeerAllowed(sock.native_handle(), group_) || subs_.size() >= cfg_.max_subscribers) {
         refused_++;
         boost::system::error_code ignored;
         sock.close(ignored);

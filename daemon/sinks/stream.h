@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -51,10 +52,9 @@ class AlertStream {
   void Send(const std::shared_ptr<Subscriber>& s, const std::string& line);
   void Write(const std::shared_ptr<Subscriber>& s);
   void Drop(const std::shared_ptr<Subscriber>& s);
-  bool PeerAllowed(int fd) const;
 
   StreamConfig cfg_;
-  gid_t gid_ = 0;
+  std::optional<gid_t> group_;
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> acceptor_;
   std::set<std::shared_ptr<Subscriber>> subs_;  // io_ thread only

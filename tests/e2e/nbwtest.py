@@ -116,8 +116,12 @@ class Daemon:
         self.out_path = os.path.join(self.dir, "out.jsonl")
         self.log_path = os.path.join(self.dir, "log")
         self.status_path = os.path.join(self.dir, "status.json")
+        # Its own control socket unless told: tests never meet another
+        # daemon's (or a host's) in /run.
+        own = [] if "--control-socket" in args else [
+            "--control-socket", os.path.join(self.dir, "control.sock")]
         cmd = [NBWARDEND, "-p", policies or os.path.join(SOURCE, "policies"),
-               "-o", self.out_path, "--status-file", self.status_path, *args]
+               "-o", self.out_path, "--status-file", self.status_path, *own, *args]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 20

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+// The daemon's operator interfaces, on the agent's own loop: the control
+// socket (`nbwarden status`, `nbwarden reload`; one request line, one JSON
+// reply) and Prometheus metrics with a health check over HTTP on loopback.
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <filesystem>
+
+#include "agent/agent.h"
+#include "common/peer.h"
+#include "policy/policy_files.h"
+
+namespace nbw {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+using tcp = asio::ip::tcp;
+
+std::string PolicyVersion(const std::string& path) {
+  auto files = ReadPolicyFiles(path);
+  if (!files.ok()) return "";
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (const auto& f : *files) {
+    // Relative names: the same tree installed elsewhere is the same version.
+    const std::string name = std::filesystem::path(f.path).lexically_relative(path).string();
+    EVP_DigestUpdate(ctx, name.data(), name.size() + 1);
+    EVP_DigestUpdate(ctx, f.text.data(), f.text.size());
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx, md, &n);
+  EVP_MD_CTX_free(ctx);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < 8 && i < n; i++) {
+    hex += kHex[md[i] >> 4];
+    hex += kHex[md[i] & 15];
+  }
+  return hex;
+}
+
+Status Agent::StartControl() {
+  if (opts_.control_path.empty()) return Status::Ok();
+  std::optional<gid_t> group;
+  if (!opts_.control_group.empty()) {
+    auto g = GroupId(opts_.control_group);
+    if (!g.ok()) return Status::Error("control socket", g.status().message());
+    group = *g;
+  }
+  std::error_code fec;
+  std::filesystem::create_directories(std::filesystem::path(opts_.control_path).parent_path(), fec);
+  boost::system::error_code ec;
+  {
+    // A socket someone answers on is another daemon's: not ours to remove.
+    local::socket probe(io_);
+    probe.connect(local::endpoint(opts_.control_path), ec);
+    if (!ec) {
+      return Status::Error("control socket " + opts_.control_path,
+                           "another nbwardend is running (or give --control-socket)");
+    }
+    ec.clear();
+  }
+  ::unlink(opts_.control_path.c_str());
+  control_ = std::make_unique<local::acceptor>(io_);
+  control_->open(local(), ec);
+  const mode_t old = umask(0177);
+  if (!ec) control_->bind(local::endpoint(opts_.control_path), ec);
+  umask(old);
+  if (!ec) control_->listen(16, ec);
+  if (ec) return Status::Error("control socket " + opts_.control_path, ec.message());
+  if (Status s = RestrictSocketFile(opts_.control_path, group); !s.ok()) return s;
+  control_group_ = group;
+  AcceptControl();
+  spdlog::info("agent: control socket {}", opts_.control_path);
+  return Status::Ok();
+}
+
+void Agent::AcceptControl() {
+  control_->async_accept([this](const boost::system::error_code& ec, local::socket sock) {
+    if (ec == asio::error::operation_aborted || stopping_) return;
+    if (!ec) {
+      if (!PeerAllowed(sock.native_handle(), control_group_)) {
+        control_refused_++;
+        boost::system::error_code ignored;
+        sock.close(ignored);
+      } else {
+        auto s = std::make_shared<local::socket>(std::move(sock));
+        auto buf = std::make_shared<asio::streambuf>(256);  // a request is one short line
+        asio::async_read_until(
+            *s, *buf, '\n', [this, s, buf](const boost::system::error_code& rec, size_t) {
+              std::string cmd;
+              if (!rec) {
+                std::istream in(buf.get());
+                std::getline(in, cmd);
+              }
+              nlohmann::json reply;
+              if (cmd == "status") {
+                reply = StatusJson(false);
+              } else if (cmd == "reload") {
+                Status st = Reload();
+                reply = {{"ok", st.ok()}, {"policy_version", policy_version_}};
+                if (!st.ok()) reply["error"] = st.message();
+              } else {
+                reply = {{"ok", false}, {"error", "unknown command (status, reload)"}};
+              }
+              auto out = std::make_shared<std::string>(reply.dump() + "\n");
+              asio::async_write(*s, asio::buffer(*out),
+                                [s, out](const boost::system::error_code&, size_t) {
+                                  boost::system::error_code ignored;
+                                  s->close(ignored);
+                                });
+            });
+      }
+    }
+    AcceptControl();
+  });
+}
+
+Status Agent::StartMetrics() {
+  if (opts_.metrics_listen.empty()) return Status::Ok();
+  const size_t colon = opts_.metrics_listen.rfind(':');
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(
+      colon == std::string::npos ? "" : opts_.metrics_listen.substr(0, colon), ec);
+  const long port = colon == std::string::npos
+                        ? -1
+                        : std::strtol(opts_.metrics_listen.c_str() + colon + 1, nullptr, 10);
+  if (ec || port < 1 || port > 65535) {
+    return Status::Error("--metrics-listen " + opts_.metrics_listen, "must be ADDRESS:PORT");
+  }
+  // Counters say what is watched and what was missed: not for the network.
+  if (!addr.is_loopback()) {
+    return Status::Error("--metrics-listen " + opts_.metrics_listen,
+                         "must be a loopback address (127.0.0.1 or ::1)");
+  }
+  metrics_ = std::make_unique<tcp::acceptor>(io_);
+  tcp::endpoint ep(addr, static_cast<uint16_t>(port));
+  metrics_->open(ep.protocol(), ec);
+  if (!ec) metrics_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) metrics_->bind(ep, ec);
+  if (!ec) metrics_->listen(16, ec);
+  if (ec) return Status::Error("metrics " + opts_.metrics_listen, ec.message());
+  AcceptMetrics();
+  spdlog::info("agent: metrics on http://{}/metrics", opts_.metrics_listen);
+  return Status::Ok();
+}
+
+std::string Agent::MetricsText() {
+  const nlohmann::json st = StatusJson(false);
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, const std::string& body) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}", name, help, name, type, body);
+  };
+  auto num = [](const nlohmann::json& j, const char* k) -> uint64_t {
+    return j.contains(k) && j[k].is_number() ? j[k].get<uint64_t>() : 0;
+  };
+  const auto& s = st["sensor"];
+  const auto& a = st["agent"];
+  metric("nbwarden_events_total", "counter", "events decoded from the kernel",
+         fmt::format("nbwarden_events_total {}\n", num(s, "events")));
+  std::string drops;
+  for (const char* r :
+       {"ringbuf_full", "inflight_full", "tracked_full", "decode_errors", "seccomp_full"}) {
+    drops += fmt::format("nbwarden_events_dropped_total{{reason=\"{}\"}} {}\n", r, num(s, r));
+  }
+  metric("nbwarden_events_dropped_total", "counter", "events lost, by reason", drops);
+  metric("nbwarden_alerts_total", "counter", "alerts raised",
+         fmt::format("nbwarden_alerts_total {}\n", num(a, "alerts")));
+  metric("nbwarden_alerts_folded_total", "counter", "alerts folded by deduplication and limits",
+         fmt::format("nbwarden_alerts_folded_total {}\n", num(a, "alerts_folded")));
+  metric("nbwarden_enforced_total", "counter", "in-kernel enforcement",
+         fmt::format("nbwarden_enforced_total{{action=\"kill\"}} {}\n"
+                     "nbwarden_enforced_total{{action=\"deny\"}} {}\n",
+                     num(s, "killed"), num(s, "denied")));
+  metric("nbwarden_targets", "gauge", "processes watched as targets now",
+         fmt::format("nbwarden_targets {}\n", num(a, "targets_live")));
+  if (st.contains("sinks")) {
+    std::string d, p, dr, h;
+    for (const auto& k : st["sinks"]) {
+      const std::string name = k.value("name", "");
+      d += fmt::format("nbwarden_sink_delivered_total{{sink=\"{}\"}} {}\n", name,
+                       num(k, "delivered"));
+      p += fmt::format("nbwarden_sink_pending{{sink=\"{}\"}} {}\n", name, num(k, "pending"));
+      dr += fmt::format("nbwarden_sink_dropped_total{{sink=\"{}\"}} {}\n", name, num(k, "dropped"));
+      h += fmt::format("nbwarden_sink_up{{sink=\"{}\"}} {}\n", name,
+                       k.value("healthy", false) ? 1 : 0);
+    }
+    metric("nbwarden_sink_delivered_total", "counter", "alerts a sink delivered", d);
+    metric("nbwarden_sink_pending", "gauge", "alerts spooled, waiting for a sink", p);
+    metric("nbwarden_sink_dropped_total", "counter", "alerts a full spool dropped", dr);
+    metric("nbwarden_sink_up", "gauge", "1 if the sink's last delivery worked", h);
+  }
+  return out;
+}
+
+void Agent::AcceptMetrics() {
+  metrics_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (ec == asio::error::operation_aborted || stopping_) return;
+    if (!ec) {
+      auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
+      auto buf = std::make_shared<beast::flat_buffer>();
+      auto req = std::make_shared<http::request<http::empty_body>>();
+      stream->expires_after(std::chrono::seconds(5));  // a slow client is dropped
+      http::async_read(*stream, *buf, *req,
+                       [this, stream, buf, req](const boost::system::error_code& rec, size_t) {
+                         if (rec) return;
+                         auto res = std::make_shared<http::response<http::string_body>>();
+                         res->version(req->version());
+                         res->keep_alive(false);
+                         const std::string target(req->target());
+                         if (req->method() != http::verb::get) {
+                           res->result(http::status::method_not_allowed);
+                         } else if (target == "/metrics") {
+                           res->set(http::field::content_type, "text/plain; version=0.0.4");
+                           res->body() = MetricsText();
+                         } else if (target == "/healthz") {
+                           // Healthy: the sensor is attached and the loop
+                           // answers (this reply is the loop answering).
+                           const bool ok = sensor_ != nullptr && !stopping_;
+                           res->result(ok ? http::status::ok : http::status::service_unavailable);
+                           res->body() = ok ? "ok\n" : "stopping\n";
+                         } else {
+                           res->result(http::status::not_found);
+                         }
+                         res->prepare_payload();
+                         http::async_write(*stream, *res,
+                                           [stream, res](const boost::system::error_code&, size_t) {
+                                             boost::system::error_code ignored;
+                                             stream->socket().shutdown(tcp::socket::shutdown_both,
+                                                                       ignored);
+                                           });
+                       });
+    }
+    AcceptMetrics();
+  });
+}
+
+}  // namespace nbw

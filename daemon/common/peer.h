@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+// Who may talk to the daemon's unix sockets (the control socket, the alert
+// stream): root, or a member of one configured group. Checked on the peer's
+// credentials (SO_PEERCRED) on top of the socket file's 0600/0660 mode, and
+// a socket is bound under a restrictive umask so it is never reachable
+// before its mode is set.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace nbw {
+
+// The group's id; an error names it if there is none.
+Result<gid_t> GroupId(const std::string& group);
+// root, or (with a group) its gid or a member of it.
+bool PeerAllowed(int fd, std::optional<gid_t> group);
+// After bind: owner root and group, mode 0600 (0660 with a group).
+Status RestrictSocketFile(const std::string& path, std::optional<gid_t> group);
+
+}  // namespace nbw
