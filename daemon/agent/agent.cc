@@ -46,6 +46,12 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, 
       limiter_(opts.limits),  // declared before opts_: reads the parameter
       opts_(std::move(opts)),
       host_(HostName()),
+      procfs_(opts_.proc_root),
+      self_pid_(procfs_.SelfPid()),
+      own_pid_ns_([this] {
+        auto ns = procfs_.NamespaceInode(self_pid_, "pid");
+        return ns.ok() ? *ns : 0;
+      }()),
       targets_(std::move(targets)),
       engine_(std::move(rules)),
       table_(procfs_),
@@ -58,7 +64,9 @@ Agent::~Agent() = default;
 
 Status Agent::Start() {
   started_ = std::chrono::steady_clock::now();
-  auto sensor = Sensor::Start(opts_.sensor, [this](Event&& ev) { HandleEvent(std::move(ev)); });
+  SensorOptions so = opts_.sensor;
+  so.self_tgid = self_pid_;
+  auto sensor = Sensor::Start(so, [this](Event&& ev) { HandleEvent(std::move(ev)); });
   if (!sensor.ok()) return sensor.status();
   sensor_ = std::move(sensor).value();
 
@@ -71,7 +79,12 @@ Status Agent::Start() {
   if (Status s = InstallEnforcement(engine_.rules()); !s.ok()) return s;
   if (Status s = ApplyModelPolicy(*model_policy_); !s.ok()) return s;
   guard_ = std::make_unique<ModelGuard>(
-      io_, model_policy_, [this](const std::shared_ptr<ModelLoad>& l) { OnModelScanned(l); });
+      io_, model_policy_, [this](const std::shared_ptr<ModelLoad>& l) { OnModelScanned(l); },
+      opts_.proc_root);
+  if (opts_.scope_pod) {
+    if (own_pid_ns_ == 0) return Status::Error("--scope pod", "cannot read the own pid namespace");
+    spdlog::info("agent: scope pod: only pid namespace {}", own_pid_ns_);
+  }
   ScanRunningProcesses();
   for (uint32_t pid : opts_.track_pids) {
     if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
@@ -328,6 +341,7 @@ nlohmann::json Agent::StatusJson(bool final) {
                  {"targets_found", counters_.targets_found},
                  {"alerts", counters_.alerts},
                  {"alerts_folded", counters_.alerts_folded},
+                 {"candidates_out_of_scope", out_of_scope_},
                  {"rules", engine_.rules().rules().size()},
                  {"processes", table_.size()},
                  {"targets_live", table_.TargetCount()}};
@@ -552,7 +566,8 @@ void Agent::HandleCandidateExec(const Event& ev) {
   counters_.candidates++;
   recently_rejected_.erase(ev.tgid);
   ProcessInfo& p = table_.Apply(ev);
-  auto m = targets_.Match(ev.comm, p.exe, p.argv);
+  auto m = InScope(ev.pid_ns) ? targets_.Match(ev.comm, p.exe, p.argv) : std::nullopt;
+  if (!InScope(ev.pid_ns)) out_of_scope_++;
   if (m) {
     // BPF_EXIST: if it already exited, do not resurrect its pid.
     if (Status s = sensor_->Track(ev.tgid, KernelTrack::kTarget, RoleId(m->selector->role),
@@ -625,7 +640,7 @@ void Agent::HandleEvent(Event&& ev) {
 }
 
 Status Agent::TrackTree(uint32_t root, const std::string& role, const std::string& selector) {
-  if (root == static_cast<uint32_t>(getpid())) {
+  if (root == self_pid_) {
     return Status::Error("tracking", "refusing to track the daemon itself");
   }
   const uint32_t role_id = RoleId(role);
@@ -655,7 +670,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
     auto [b, e] = children.equal_range(cur);
     for (auto it = b; it != e; ++it) {
       uint32_t child = it->second;
-      if (child == static_cast<uint32_t>(getpid())) continue;
+      if (child == self_pid_) continue;
       if (!sensor_->Track(child, KernelTrack::kTarget, role_id).ok()) continue;
       if (auto c = table_.LoadFromProc(child); c.ok()) {
         (*c)->state = TrackState::kTarget;
@@ -670,11 +685,19 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   return Status::Ok();
 }
 
+bool Agent::InScope(uint32_t pid_ns) const {
+  return !opts_.scope_pod || static_cast<uint32_t>(own_pid_ns_) == pid_ns;
+}
+
 void Agent::ScanRunningProcesses() {
-  const uint32_t self = static_cast<uint32_t>(getpid());
+  const uint32_t self = self_pid_;
   size_t found = 0;
   for (uint32_t pid : procfs_.Pids()) {
     if (pid == self) continue;
+    if (opts_.scope_pod) {
+      auto ns = procfs_.NamespaceInode(pid, "pid");
+      if (!ns.ok() || *ns != own_pid_ns_) continue;
+    }
     auto st = procfs_.Stat(pid);
     if (!st.ok()) continue;  // exited meanwhile
     auto argv = procfs_.Cmdline(pid);

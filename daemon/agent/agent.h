@@ -58,6 +58,11 @@ struct AgentOptions {
   std::string control_group;
   // Prometheus metrics and /healthz over HTTP, loopback only ("127.0.0.1:9464").
   std::string metrics_listen;
+  // Where /proc is (a host /proc mounted into a sidecar: "/host/proc").
+  std::string proc_root = "/proc";
+  // Sidecar: watch only processes in the daemon's own pid namespace (its
+  // pod's, with shareProcessNamespace), never another pod's.
+  bool scope_pod = false;
 };
 
 struct AgentCounters {
@@ -176,6 +181,10 @@ class Agent {
   uint64_t control_refused_ = 0;
   const AgentOptions opts_;
   const ProcFs procfs_;
+  const uint32_t self_pid_;    // as procfs_ and the kernel number it
+  const uint64_t own_pid_ns_;  // with scope_pod: the only pid namespace watched
+  uint64_t out_of_scope_ = 0;  // candidates in another pid namespace
+  bool InScope(uint32_t pid_ns) const;
   const std::string host_;
   TargetSet targets_;
   Engine engine_;

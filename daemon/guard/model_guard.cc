@@ -13,9 +13,10 @@
 namespace nbw {
 
 ModelGuard::ModelGuard(boost::asio::io_context& io, std::shared_ptr<const ModelGuardPolicy> policy,
-                       ScannedFn on_scanned)
+                       ScannedFn on_scanned, std::string proc_root)
     : io_(io),
       on_scanned_(std::move(on_scanned)),
+      proc_root_(std::move(proc_root)),
       scanner_(std::make_shared<const ModelScanner>(std::move(policy))),
       worker_([this] { Worker(); }) {}
 
@@ -77,7 +78,8 @@ std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
   // (read whole, then unpickled from memory), the path is the fallback,
   // accepted only if it is still the same inode.
   struct stat st {};
-  UniqueFd fd = OpenRegular(fmt::format("/proc/{}/fd/{}", ev.tgid, load->fd), load->inode, st);
+  UniqueFd fd =
+      OpenRegular(fmt::format("{}/{}/fd/{}", proc_root_, ev.tgid, load->fd), load->inode, st);
   if (!fd.valid()) fd = OpenRegular(load->path, load->inode, st);
   if (!fd.valid()) {
     Fail(load, "the model file was gone or replaced before it could be read");

@@ -45,7 +45,7 @@ class ModelGuard {
   using ScannedFn = std::function<void(const std::shared_ptr<ModelLoad>&)>;
 
   ModelGuard(boost::asio::io_context& io, std::shared_ptr<const ModelGuardPolicy> policy,
-             ScannedFn on_scanned);
+             ScannedFn on_scanned, std::string proc_root = "/proc");
   ~ModelGuard();  // stops and joins the worker; queued scans are dropped
   ModelGuard(const ModelGuard&) = delete;
   ModelGuard& operator=(const ModelGuard&) = delete;
@@ -80,6 +80,7 @@ class ModelGuard {
 
   boost::asio::io_context& io_;
   ScannedFn on_scanned_;
+  const std::string proc_root_;
   std::shared_ptr<const ModelScanner> scanner_;
   ModelGuardCounters counters_;
   std::unordered_map<uint32_t, std::shared_ptr<ModelLoad>> by_pid_;

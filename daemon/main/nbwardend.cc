@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -52,6 +53,14 @@ int main(int argc, char** argv) {
                  "group allowed on the control socket besides root");
   app.add_option("--metrics-listen", metrics_listen,
                  "Prometheus /metrics and /healthz on this loopback ADDRESS:PORT");
+  std::string proc_root = "/proc", scope = "host";
+  app.add_option("--proc-root", proc_root,
+                 "where the host's /proc is (a sidecar mounts it, e.g. /host/proc)")
+      ->capture_default_str();
+  app.add_option("--scope", scope,
+                 "host: every process; pod: only those in this daemon's pid namespace (sidecar)")
+      ->check(CLI::IsMember({"host", "pod"}))
+      ->capture_default_str();
   int status_interval_ms = 5000;
   app.add_option("--status-interval-ms", status_interval_ms,
                  "how often the status file is rewritten")
@@ -61,6 +70,12 @@ int main(int argc, char** argv) {
                  "daemon config: alert sinks (syslog, webhook, files) and their spool")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  // Whoever started us may have blocked signals (unshare --fork, some
+  // container inits): SIGTERM and SIGHUP must reach the loop.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
 
   auto logger = spdlog::stderr_color_mt("nbwardend");
   spdlog::set_default_logger(logger);
@@ -138,6 +153,8 @@ int main(int argc, char** argv) {
   opts.control_path = control_socket;
   opts.control_group = control_group;
   opts.metrics_listen = metrics_listen;
+  opts.proc_root = proc_root;
+  opts.scope_pod = scope == "pod";
   opts.policy_path = policies;
   opts.print_events = events;
   opts.track_pids = track_pids;

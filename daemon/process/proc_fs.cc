@@ -177,6 +177,14 @@ std::string ServiceAccountNamespace(const std::string& proc_root, uint32_t pid) 
   return IsK8sName(v) && v.size() <= 63 ? std::string(v) : std::string();
 }
 
+uint32_t ProcFs::SelfPid() const {
+  char buf[32] = {};
+  ssize_t n = readlink((root_ + "/self").c_str(), buf, sizeof buf - 1);
+  uint32_t pid = 0;
+  if (n > 0 && std::from_chars(buf, buf + n, pid).ec == std::errc() && pid > 0) return pid;
+  return static_cast<uint32_t>(getpid());
+}
+
 Result<ProcStat> ProcFs::Stat(uint32_t pid) const {
   auto text = ReadFileBounded(fmt::format("{}/{}/stat", root_, pid), 4096);
   if (!text.ok()) return text.status();

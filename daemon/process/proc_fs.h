@@ -37,6 +37,9 @@ class ProcFs {
   Result<uint64_t> NamespaceInode(uint32_t pid, const char* ns) const;
   std::vector<uint32_t> Pids() const;
   const std::string& root() const { return root_; }
+  // This process's pid as this /proc sees it (a host /proc mounted in a
+  // container numbers it differently from getpid()).
+  uint32_t SelfPid() const;
 
  private:
   const std::string root_;

@@ -20,7 +20,7 @@ ProcessTable::ProcessTable(const ProcFs& procfs)
       host_mnt_ns_([&] {
         // The daemon's own mount namespace: the host's on a host, the pod's
         // in a sidecar (pid 1's may not even be readable).
-        auto ns = procfs.NamespaceInode(static_cast<uint32_t>(getpid()), "mnt");
+        auto ns = procfs.NamespaceInode(procfs.SelfPid(), "mnt");
         return ns.ok() ? *ns : 0;
       }()),
       node_name_([] {

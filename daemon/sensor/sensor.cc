@@ -52,7 +52,8 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
 
   s->skel_.reset(sensor_bpf__open());
   if (!s->skel_) return LibbpfError("opening BPF object", errno);
-  s->skel_->rodata->nbw_self_tgid = static_cast<uint32_t>(getpid());
+  s->skel_->rodata->nbw_self_tgid =
+      opts.self_tgid ? opts.self_tgid : static_cast<uint32_t>(getpid());
   if (int err = bpf_map__set_max_entries(s->skel_->maps.events,
                                          static_cast<uint32_t>(opts.ringbuf_bytes));
       err) {

@@ -25,6 +25,7 @@ namespace nbw {
 struct SensorOptions {
   size_t ringbuf_bytes = 16 << 20;  // power of two, >= page size
   uint32_t max_tracked = 65536;
+  uint32_t self_tgid = 0;  // the daemon's pid as the kernel numbers it (0: getpid())
 };
 
 struct SensorCounters {
