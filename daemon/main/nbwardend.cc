@@ -2,10 +2,10 @@
 // nbwardend: the nbwarden daemon. Loads the policy's target selectors,
 // attaches the eBPF sensor and writes JSON lines (targets, events) to stdout
 // or a file; logs go to stderr.
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
