@@ -25,6 +25,7 @@
 #include "scan/scanner.h"
 #include "seccomp/landlock.h"
 #include "seccomp/profile.h"
+#include "sinks/router.h"
 
 namespace {
 
@@ -356,6 +357,12 @@ int main(int argc, char** argv) {
   tail->add_flag("--no-color", tail_opts.no_colour, "no colours even on a terminal");
   tail->add_option("-n,--count", tail_opts.count, "exit after this many alerts");
 
+  auto* config = app.add_subcommand("config", "the daemon's config (nbwarden.yaml)");
+  config->require_subcommand(1);
+  std::string config_path;
+  auto* config_check = config->add_subcommand("check", "validate a daemon config");
+  config_check->add_option("path", config_path)->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*doctor) return Doctor();
@@ -367,5 +374,16 @@ int main(int argc, char** argv) {
   if (*exportc) return nbw::cli::SeccompExport(exp);
   if (*ks_install) return nbw::cli::KernelspecInstall(ks);
   if (*tail) return nbw::cli::Tail(tail_opts);
+  if (*config_check) {
+    auto c = nbw::DaemonConfig::Load(config_path, "check");
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.status().message().c_str());
+      return 1;
+    }
+    for (const auto& k : c->sinks) fmt::print("sink   {:<16} {}\n", k.name, k.type);
+    if (!c->stream.path.empty()) fmt::print("stream {}\n", c->stream.path);
+    fmt::print("{}: OK, {} sink(s), spool {}\n", config_path, c->sinks.size(), c->spool_dir);
+    return 0;
+  }
   return 2;
 }
