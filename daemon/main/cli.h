@@ -42,6 +42,8 @@ int KernelspecInstall(const KernelspecOptions& o);
 
 struct TailOptions {
   std::string socket = "/run/nbwarden/alerts.sock";
+  std::string connect;             // HOST:PORT of a daemon's TLS stream instead
+  std::string ca, cert, key;       // with --connect: the daemon's CA, our certificate and key
   std::string severity;            // at least this severe
   std::vector<std::string> rules;  // only these rule ids
   std::string user;                // only this Jupyter user

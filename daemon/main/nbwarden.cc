@@ -353,6 +353,10 @@ int main(int argc, char** argv) {
   tail->add_option("--severity", tail_opts.severity, "at least this severe (e.g. warning)");
   tail->add_option("--rule", tail_opts.rules, "only this rule id (repeatable)");
   tail->add_option("--user", tail_opts.user, "only alerts about this Jupyter user");
+  tail->add_option("--connect", tail_opts.connect, "HOST:PORT of a daemon's TLS stream");
+  tail->add_option("--ca", tail_opts.ca, "with --connect: the CA of the daemon's certificate");
+  tail->add_option("--cert", tail_opts.cert, "with --connect: this client's certificate");
+  tail->add_option("--key", tail_opts.key, "with --connect: this client's key");
   tail->add_flag("--json", tail_opts.json, "raw JSON lines");
   tail->add_flag("--no-color", tail_opts.no_colour, "no colours even on a terminal");
   tail->add_option("-n,--count", tail_opts.count, "exit after this many alerts");

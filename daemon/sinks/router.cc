@@ -223,8 +223,15 @@ Result<DaemonConfig> DaemonConfig::Parse(const std::string& yaml, const std::str
     for (const auto& kv : st) {
       const std::string key = kv.first.as<std::string>();
       const std::string where = YamlWhere(origin, kv.second) + ": stream." + key;
-      if (key == "path" || key == "group") {
-        (key == "path" ? c.stream.path : c.stream.group) = kv.second.as<std::string>();
+      if (key == "path" || key == "group" || key == "tls_listen" || key == "tls_cert" ||
+          key == "tls_key" || key == "tls_client_ca") {
+        std::string& field = key == "path"         ? c.stream.path
+                             : key == "group"      ? c.stream.group
+                             : key == "tls_listen" ? c.stream.tls_listen
+                             : key == "tls_cert"   ? c.stream.tls_cert
+                             : key == "tls_key"    ? c.stream.tls_key
+                                                   : c.stream.tls_client_ca;
+        field = kv.second.as<std::string>();
       } else if (key == "backlog" || key == "queue_bytes" || key == "max_subscribers") {
         auto v = Size(kv.second, where);
         if (!v.ok() && key != "backlog") return v.status();
@@ -233,11 +240,29 @@ Result<DaemonConfig> DaemonConfig::Parse(const std::string& yaml, const std::str
                                 : c.stream.max_subscribers) = v.ok() ? *v : 0;
       } else {
         return Status::Error(where,
-                             "unknown key (path, group, backlog, queue_bytes, max_subscribers)");
+                             "unknown key (path, group, backlog, queue_bytes, max_subscribers, "
+                             "tls_listen, tls_cert, tls_key, tls_client_ca)");
       }
     }
     if (c.stream.path.empty() || c.stream.path[0] != '/') {
       return Status::Error(YamlWhere(origin, st) + ": stream.path", "must be an absolute path");
+    }
+    if (!c.stream.tls_listen.empty()) {
+      const std::string& l = c.stream.tls_listen;
+      const size_t colon = l.rfind(':');
+      const long port =
+          colon == std::string::npos ? -1 : std::strtol(l.c_str() + colon + 1, nullptr, 10);
+      if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
+        return Status::Error(YamlWhere(origin, st["tls_listen"]) + ": stream.tls_listen",
+                             "must be ADDRESS:PORT");
+      }
+      for (const char* k : {"tls_cert", "tls_key", "tls_client_ca"}) {
+        if (!st[k] || st[k].as<std::string>().empty() || st[k].as<std::string>()[0] != '/') {
+          return Status::Error(YamlWhere(origin, st) + ": stream." + k,
+                               "must be an absolute path: the TLS stream requires a certificate, "
+                               "its key and the CA of the clients allowed (mutual TLS)");
+        }
+      }
     }
   }
   if (root["spool_dir"]) {

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "common/peer.h"
 
@@ -18,14 +20,58 @@ namespace nbw {
 namespace asio = boost::asio;
 using local = asio::local::stream_protocol;
 
+using tcp = asio::ip::tcp;
+
+// A subscriber over a unix socket or TLS: the queue logic is the same.
 struct AlertStream::Subscriber {
-  explicit Subscriber(local::socket s) : sock(std::move(s)) {}
-  local::socket sock;
+  virtual ~Subscriber() = default;
+  using Done = std::function<void(const boost::system::error_code&)>;
+  virtual void Write(const std::string& data, Done done) = 0;
+  virtual void WaitForLeave(Done done) = 0;  // subscribers do not talk
+  virtual void Close() = 0;
   std::deque<std::string> queue;
   size_t queued = 0;
   bool writing = false;
-  char probe = 0;  // read into, to see the peer leave
+  char probe = 0;
 };
+
+namespace {
+
+struct LocalSubscriber : AlertStream::Subscriber {
+  explicit LocalSubscriber(local::socket s) : sock(std::move(s)) {}
+  void Write(const std::string& d, Done done) override {
+    asio::async_write(sock, asio::buffer(d),
+                      [done](const boost::system::error_code& ec, size_t) { done(ec); });
+  }
+  void WaitForLeave(Done done) override {
+    sock.async_read_some(asio::buffer(&probe, 1),
+                         [done](const boost::system::error_code& ec, size_t) { done(ec); });
+  }
+  void Close() override {
+    boost::system::error_code ec;
+    sock.close(ec);
+  }
+  local::socket sock;
+};
+
+struct TlsSubscriber : AlertStream::Subscriber {
+  TlsSubscriber(tcp::socket s, asio::ssl::context& ctx) : stream(std::move(s), ctx) {}
+  void Write(const std::string& d, Done done) override {
+    asio::async_write(stream, asio::buffer(d),
+                      [done](const boost::system::error_code& ec, size_t) { done(ec); });
+  }
+  void WaitForLeave(Done done) override {
+    stream.async_read_some(asio::buffer(&probe, 1),
+                           [done](const boost::system::error_code& ec, size_t) { done(ec); });
+  }
+  void Close() override {
+    boost::system::error_code ec;
+    stream.lowest_layer().close(ec);
+  }
+  asio::ssl::stream<tcp::socket> stream;
+};
+
+}  // namespace
 
 Result<std::unique_ptr<AlertStream>> AlertStream::Start(const StreamConfig& c) {
   std::unique_ptr<AlertStream> s(new AlertStream());
@@ -49,6 +95,29 @@ Result<std::unique_ptr<AlertStream>> AlertStream::Start(const StreamConfig& c) {
   if (ec) return Status::Error("stream " + c.path, ec.message());
   if (Status st = RestrictSocketFile(c.path, s->group_); !st.ok()) return st;
   s->Accept();
+  if (!c.tls_listen.empty()) {
+    s->tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    s->tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1);
+    s->tls_->use_certificate_chain_file(c.tls_cert, ec);
+    if (!ec) s->tls_->use_private_key_file(c.tls_key, asio::ssl::context::pem, ec);
+    if (!ec) s->tls_->load_verify_file(c.tls_client_ca, ec);
+    if (ec) return Status::Error("stream TLS", ec.message());
+    // Mutual TLS: no client certificate from that CA, no alerts.
+    s->tls_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    const size_t colon = c.tls_listen.rfind(':');
+    const auto addr = asio::ip::make_address(c.tls_listen.substr(0, colon), ec);
+    if (ec) return Status::Error("stream.tls_listen " + c.tls_listen, ec.message());
+    tcp::endpoint ep(addr, static_cast<uint16_t>(std::stoi(c.tls_listen.substr(colon + 1))));
+    s->tls_acceptor_ = std::make_unique<tcp::acceptor>(s->io_);
+    s->tls_acceptor_->open(ep.protocol(), ec);
+    if (!ec) s->tls_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) s->tls_acceptor_->bind(ep, ec);
+    if (!ec) s->tls_acceptor_->listen(64, ec);
+    if (ec) return Status::Error("stream.tls_listen " + c.tls_listen, ec.message());
+    s->AcceptTls();
+  }
   s->thread_ = std::thread([p = s.get()] { p->io_.run(); });
   return s;
 }
@@ -62,7 +131,8 @@ void AlertStream::Stop() {
   asio::post(io_, [this] {
     boost::system::error_code ec;
     acceptor_->close(ec);
-    for (const auto& s : subs_) s->sock.close(ec);
+    if (tls_acceptor_) tls_acceptor_->close(ec);
+    for (const auto& s : subs_) s->Close();
     subs_.clear();
   });
   io_.stop();
@@ -74,23 +144,55 @@ void AlertStream::Accept() {
   acceptor_->async_accept([this](const boost::system::error_code& ec, local::socket sock) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
-      if (!PeerAllowed(sock.native_handle(), group_) || subs_.size() >= cfg_.max_subscribers) {
+      if (!PeerAllowed(sock.native_handle(), group_)) {
         refused_++;
         boost::system::error_code ignored;
         sock.close(ignored);
       } else {
-        auto s = std::make_shared<Subscriber>(std::move(sock));
-        subs_.insert(s);
-        attached_++;
-        live_ = subs_.size();
-        for (const auto& line : backlog_) Send(s, line);
-        // Subscribers do not talk; a read completing means they left.
-        s->sock.async_read_some(asio::buffer(&s->probe, 1),
-                                [this, s](const boost::system::error_code&, size_t) { Drop(s); });
+        Attach(std::make_shared<LocalSubscriber>(std::move(sock)));
       }
     }
     Accept();
   });
+}
+
+void AlertStream::AcceptTls() {
+  tls_acceptor_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      auto s = std::make_shared<TlsSubscriber>(std::move(sock), *tls_);
+      // The handshake verifies the client's certificate; bounded in time so
+      // a silent peer cannot hold a slot.
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(10));
+      timer->async_wait([s](const boost::system::error_code& tec) {
+        if (!tec) s->Close();
+      });
+      s->stream.async_handshake(asio::ssl::stream_base::server,
+                                [this, s, timer](const boost::system::error_code& hec) {
+                                  timer->cancel();
+                                  if (hec) {
+                                    refused_++;
+                                    s->Close();
+                                    return;
+                                  }
+                                  Attach(s);
+                                });
+    }
+    AcceptTls();
+  });
+}
+
+void AlertStream::Attach(std::shared_ptr<Subscriber> s) {
+  if (subs_.size() >= cfg_.max_subscribers) {
+    refused_++;
+    s->Close();
+    return;
+  }
+  subs_.insert(s);
+  attached_++;
+  live_ = subs_.size();
+  for (const auto& line : backlog_) Send(s, line);
+  s->WaitForLeave([this, s](const boost::system::error_code&) { Drop(s); });
 }
 
 void AlertStream::Publish(std::string_view line) {
@@ -121,23 +223,21 @@ void AlertStream::Write(const std::shared_ptr<Subscriber>& s) {
     return;
   }
   s->writing = true;
-  asio::async_write(s->sock, asio::buffer(s->queue.front()),
-                    [this, s](const boost::system::error_code& ec, size_t) {
-                      if (ec) {
-                        Drop(s);
-                        return;
-                      }
-                      s->queued -= s->queue.front().size();
-                      s->queue.pop_front();
-                      sent_++;
-                      Write(s);
-                    });
+  s->Write(s->queue.front(), [this, s](const boost::system::error_code& ec) {
+    if (ec) {
+      Drop(s);
+      return;
+    }
+    s->queued -= s->queue.front().size();
+    s->queue.pop_front();
+    sent_++;
+    Write(s);
+  });
 }
 
 void AlertStream::Drop(const std::shared_ptr<Subscriber>& s) {
   if (!subs_.erase(s)) return;
-  boost::system::error_code ec;
-  s->sock.close(ec);
+  s->Close();
   live_ = subs_.size();
 }
 

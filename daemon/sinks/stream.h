@@ -12,7 +12,9 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -26,8 +28,12 @@
 namespace nbw {
 
 struct StreamConfig {
-  std::string path;      // empty: no stream
-  std::string group;     // may attach besides root; empty: root only
+  std::string path;   // empty: no stream
+  std::string group;  // may attach besides root; empty: root only
+  // TCP with TLS, for subscribers on other machines: "ADDRESS:PORT", the
+  // server's certificate and key, and the CA whose client certificates may
+  // attach (mutual TLS is required: alerts name users and paths).
+  std::string tls_listen, tls_cert, tls_key, tls_client_ca;
   size_t backlog = 100;  // alerts replayed to a new subscriber
   size_t queue_bytes = 1 << 20;
   size_t max_subscribers = 64;
@@ -45,10 +51,14 @@ class AlertStream {
   void Stop();
   StreamStats Stats() const;
 
- private:
+ public:
   struct Subscriber;
+
+ private:
   AlertStream() = default;
   void Accept();
+  void AcceptTls();
+  void Attach(std::shared_ptr<Subscriber> s);
   void Send(const std::shared_ptr<Subscriber>& s, const std::string& line);
   void Write(const std::shared_ptr<Subscriber>& s);
   void Drop(const std::shared_ptr<Subscriber>& s);
@@ -57,6 +67,8 @@ class AlertStream {
   std::optional<gid_t> group_;
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> acceptor_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> tls_acceptor_;
   std::set<std::shared_ptr<Subscriber>> subs_;  // io_ thread only
   std::deque<std::string> backlog_;             // io_ thread only
   std::thread thread_;

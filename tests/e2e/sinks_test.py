@@ -322,6 +322,47 @@ action(type="omfile" file="{self.syslog_out}" template="t")
         out, _ = late.communicate(timeout=20)
         self.assertEqual([json.loads(l) for l in out.splitlines()], alerts)
 
+    def test_the_tls_stream_requires_a_client_certificate_from_its_ca(self):
+        d = self.tmp
+
+        def openssl(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                "/CN=nbw-test-ca", "-keyout", d + "/ca.key", "-out", d + "/ca.pem")
+        for name, ext in (("server", "subjectAltName=DNS:localhost"),
+                          ("client", "extendedKeyUsage=clientAuth")):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout",
+                    "%s/%s.key" % (d, name), "-out", "%s/%s.csr" % (d, name))
+            with open("%s/%s.ext" % (d, name), "w") as f:
+                f.write(ext + "\n")
+            openssl("x509", "-req", "-in", "%s/%s.csr" % (d, name), "-CA", d + "/ca.pem",
+                    "-CAkey", d + "/ca.key", "-CAcreateserial", "-days", "1", "-extfile",
+                    "%s/%s.ext" % (d, name), "-out", "%s/%s.pem" % (d, name))
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                "/CN=rogue", "-keyout", d + "/rogue.key", "-out", d + "/rogue.pem")
+        self.sock = os.path.join(d, "alerts.sock")
+        port = free_port()
+        self.start_daemon([], stream={"path": self.sock, "tls_listen": "127.0.0.1:%d" % port,
+                                      "tls_cert": d + "/server.pem", "tls_key": d + "/server.key",
+                                      "tls_client_ca": d + "/ca.pem"})
+
+        def remote(cert):
+            return subprocess.Popen([NBWARDEN, "tail", "--connect", "localhost:%d" % port,
+                                     "--ca", d + "/ca.pem", "--cert", "%s/%s.pem" % (d, cert),
+                                     "--key", "%s/%s.key" % (d, cert), "--json", "-n", "2"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        rogue = remote("rogue")
+        out, err = rogue.communicate(timeout=30)
+        self.assertEqual((rogue.returncode, out), (1, ""))
+        self.assertIn("nbwarden tail: localhost:%d: " % port, err)
+        good = remote("client")
+        self.assertTrue(self.wait(lambda: self.status()["stream"]["subscribers"] == 1))
+        alerts = self.raise_alerts(2)
+        out, err = good.communicate(timeout=30)
+        self.assertEqual(good.returncode, 0, err)
+        self.assertEqual([json.loads(l) for l in out.splitlines()], alerts)
+        self.assertGreaterEqual(self.status()["stream"]["refused"], 1)
+
     def test_a_subscriber_that_stops_reading_is_cut_off_and_slows_nothing(self):
         self.sock = os.path.join(self.tmp, "alerts.sock")
         self.start_daemon([], stream={"path": self.sock, "queue_bytes": 16384})
