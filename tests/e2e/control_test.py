@@ -12,7 +12,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from nbwtest import (ACTOR, ACTOR_ROLE_TARGETS, NBWARDEN, NBWARDEND, SOURCE, Daemon,
+from nbwtest import (ACTOR, actor_policies, NBWARDEN, NBWARDEND, Daemon,
                      require_root)
 
 GROUP = "nbwtest-ops"
@@ -45,10 +45,7 @@ class ControlTest(unittest.TestCase):
         require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwctl.")
         os.chmod(self.tmp, 0o755)
-        self.policies = os.path.join(self.tmp, "policies")
-        shutil.copytree(os.path.join(SOURCE, "policies"), self.policies)
-        with open(os.path.join(self.policies, "zz-actor.yaml"), "w") as f:
-            f.write(ACTOR_ROLE_TARGETS)
+        self.policies = actor_policies(os.path.join(self.tmp, "policies"))
         self.sock = os.path.join(self.tmp, "control.sock")
         self.port = free_port()
         self.daemon = None

@@ -23,7 +23,7 @@ import time
 import unittest
 import uuid
 
-from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, SOURCE, Daemon, require_root
+from nbwtest import ACTOR, actor_policies, Daemon, require_root
 
 CGROUP = "/sys/fs/cgroup/pids/kubepods/besteffort"
 
@@ -32,10 +32,7 @@ class IdentityTest(unittest.TestCase):
     def setUp(self):
         require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwid.")
-        policies = os.path.join(self.tmp, "policies")
-        shutil.copytree(os.path.join(SOURCE, "policies"), policies)
-        with open(os.path.join(policies, "zz-actor.yaml"), "w") as f:
-            f.write(ACTOR_ROLE_TARGETS)
+        policies = actor_policies(os.path.join(self.tmp, "policies"))
         self.bodies = []
         outer = self
 

@@ -16,17 +16,14 @@ import tempfile
 import time
 import unittest
 
-from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, NBWARDEND, SOURCE, require_root
+from nbwtest import ACTOR, actor_policies, NBWARDEND, require_root
 
 
 class SidecarTest(unittest.TestCase):
     def setUp(self):
         require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwpod.")
-        policies = os.path.join(self.tmp, "policies")
-        shutil.copytree(os.path.join(SOURCE, "policies"), policies)
-        with open(os.path.join(policies, "zz-actor.yaml"), "w") as f:
-            f.write(ACTOR_ROLE_TARGETS)
+        policies = actor_policies(os.path.join(self.tmp, "policies"))
         self.out = os.path.join(self.tmp, "out.jsonl")
         self.status = os.path.join(self.tmp, "status.json")
         self.log = open(os.path.join(self.tmp, "log"), "w")

@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from nbwtest import (ACTOR, ACTOR_ROLE_TARGETS, NBWARDEN, NBWARDEND, SOURCE, Daemon,
+from nbwtest import (ACTOR, actor_policies, NBWARDEN, NBWARDEND, Daemon,
                      require_root)
 
 FALCO_KEYS = {"output", "priority", "rule", "time", "output_fields", "source", "tags",
@@ -68,10 +68,7 @@ class SinksTest(unittest.TestCase):
     def setUp(self):
         require_root()
         self.tmp = tempfile.mkdtemp(prefix="nbwsink.")
-        self.policies = os.path.join(self.tmp, "policies")
-        shutil.copytree(os.path.join(SOURCE, "policies"), self.policies)
-        with open(os.path.join(self.policies, "zz-actor.yaml"), "w") as f:
-            f.write(ACTOR_ROLE_TARGETS)
+        self.policies = actor_policies(os.path.join(self.tmp, "policies"))
         self.spool = os.path.join(self.tmp, "spool")
         self.daemon = None
         self.hooks = []

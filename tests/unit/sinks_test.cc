@@ -138,7 +138,7 @@ sinks:
        "audit or local0-7"},
       {"sinks:\n  - {type: file, path: /a}\n  - {type: file, path: /b, name: file0}\n",
        "c.yaml:3:5: sinks[1].name: 'file0' is used twice (it names the spool)"},
-      {"sink: []\n", "c.yaml:1:1: sink: unknown key (spool_dir, sinks)"},
+      {"sink: []\n", "c.yaml:1:1: sink: unknown key (spool_dir, sinks, stream, limits)"},
       {"spool_dir: spool\n", "c.yaml:1:12: spool_dir: must be an absolute directory"},
   };
   for (const auto& k : cases) {
