@@ -188,6 +188,17 @@ SeccompProfile ProfileFromRecording(const std::vector<std::string>& syscalls,
   }
   if (!allow.names.empty()) out.syscalls.push_back(std::move(allow));
   for (auto& c : complements) out.syscalls.push_back(std::move(c));
+  // What the kernel, not the program, makes happen: returning from a
+  // signal handler and restarting an interrupted syscall. Whether a run
+  // exercises them is timing; a profile without them kills a process at
+  // random. Kept apart from the recorded rule, and only if not named.
+  SeccompRule always;
+  always.action = "SCMP_ACT_ALLOW";
+  always.comment = "always allowed: signal return and syscall restart, which a run may miss";
+  for (const char* n : {"rt_sigreturn", "restart_syscall", "exit", "exit_group"}) {
+    if (!recorded.count(n) && !named.count(n)) always.names.push_back(n);
+  }
+  if (!always.names.empty()) out.syscalls.push_back(std::move(always));
   return out;
 }
 

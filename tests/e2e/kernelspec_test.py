@@ -176,7 +176,13 @@ class KernelspecTest(unittest.TestCase):
         self.daemon = Daemon()
         self.k = KernelSession(self.tmp, NOTEBOOK, kernels_dir=self.kernels)
         self.assertEqual(self.kernel_status()["Seccomp"].strip(), "2")
-        self.session()
+        try:
+            self.session()
+        except BaseException as e:
+            # What the profile refused, from the daemon: why the replay broke.
+            refused = [a["summary"] for a in self.daemon.lines()
+                       if a.get("kind") == "alert" and a["rule"]["id"] == "NBW-500"]
+            raise AssertionError("replay failed (%r); refused: %s" % (e, refused)) from e
         status, out = self.k.run(
             "try:\n    os.getpriority(os.PRIO_PROCESS, 0); print('ran')\n"
             "except OSError as e:\n    print(e.errno)")

@@ -166,8 +166,10 @@ class Daemon:
         except FileNotFoundError:
             return []
         out = []
-        for line in text.splitlines():
-            out.append(json.loads(line))  # every line must be one JSON object
+        # A last line without its newline is still being written: next time.
+        lines = text.split("\n")[:-1]
+        for line in lines:
+            out.append(json.loads(line))  # every complete line must be one JSON object
         return out
 
     def wait_for(self, pred, timeout=10):

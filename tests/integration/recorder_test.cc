@@ -34,7 +34,9 @@ std::set<std::string> AllowedNames(const std::string& profile_json) {
   std::set<std::string> out;
   const auto j = nlohmann::json::parse(profile_json);
   for (const auto& r : j["syscalls"]) {
-    if (r["action"] == "SCMP_ACT_ALLOW" && !r.contains("args")) {
+    // The recorded rule only (not the always-allowed signal return etc.).
+    if (r["action"] == "SCMP_ACT_ALLOW" && !r.contains("args") &&
+        r.value("comment", "") == "recorded by nbwarden seccomp record") {
       for (const auto& n : r["names"]) out.insert(n.get<std::string>());
     }
   }
