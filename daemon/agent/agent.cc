@@ -45,13 +45,13 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, 
     : io_(io),
       limiter_(opts.limits),  // declared before opts_: reads the parameter
       opts_(std::move(opts)),
-      host_(HostName()),
       procfs_(opts_.proc_root),
       self_pid_(procfs_.SelfPid()),
       own_pid_ns_([this] {
         auto ns = procfs_.NamespaceInode(self_pid_, "pid");
         return ns.ok() ? *ns : 0;
       }()),
+      host_(HostName()),
       targets_(std::move(targets)),
       engine_(std::move(rules)),
       table_(procfs_),

@@ -60,13 +60,8 @@ std::string DefaultExecPath() {
 }
 
 bool WriteFile(const fs::path& path, const std::string& text, mode_t mode) {
-  const std::string tmp = path.string() + ".nbwarden-tmp";
-  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (!fd.valid() ||
-      write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-      fchmod(fd.get(), mode) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
-    std::fprintf(stderr, "%s: writing %s: %s\n", kWho, path.c_str(), std::strerror(errno));
-    unlink(tmp.c_str());
+  if (Status st = WriteFileAtomic(path, text, mode); !st.ok()) {
+    std::fprintf(stderr, "%s: %s\n", kWho, st.message().c_str());
     return false;
   }
   return true;

@@ -17,6 +17,7 @@
 
 #include "common/unique_fd.h"
 #include "main/cli.h"
+#include "process/proc_fs.h"
 #include "seccomp/export.h"
 #include "seccomp/profile.h"
 #include "seccomp/recorder.h"
@@ -28,33 +29,6 @@ volatile sig_atomic_t g_child = 0;
 
 void ForwardSignal(int sig) {
   if (g_child > 0) kill(g_child, sig);
-}
-
-// Writes next to path, then renames: a reader never sees half a profile.
-bool WriteAtomically(const std::string& path, const std::string& text, const char* who) {
-  const std::string tmp = path + ".tmp";
-  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd.valid()) {
-    std::fprintf(stderr, "%s: %s: %s\n", who, tmp.c_str(), std::strerror(errno));
-    return false;
-  }
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = write(fd.get(), text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::fprintf(stderr, "%s: writing %s: %s\n", who, tmp.c_str(), std::strerror(errno));
-      unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (fsync(fd.get()) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
-    std::fprintf(stderr, "%s: %s: %s\n", who, path.c_str(), std::strerror(errno));
-    unlink(tmp.c_str());
-    return false;
-  }
-  return true;
 }
 
 // Runs cmd with its syscalls recorded from its first instruction after
@@ -208,7 +182,8 @@ int SeccompRecord(const RecordOptions& o) {
   if (o.out.empty() || o.out == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
-  } else if (!WriteAtomically(o.out, text, who)) {
+  } else if (Status st = WriteFileAtomic(o.out, text, 0644); !st.ok()) {
+    std::fprintf(stderr, "%s: %s\n", who, st.message().c_str());
     return 2;
   }
   const bool to_file = !o.out.empty() && o.out != "-";

@@ -152,20 +152,14 @@ std::string ServiceAccountNamespace(const std::string& proc_root, uint32_t pid) 
   UniqueFd root(
       open(fmt::format("{}/{}/root", proc_root, pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return {};
+  // RESOLVE_IN_ROOT: absolute symlinks resolve inside the process's root;
+  // mounts may be crossed (the kubelet's volume is one).
   struct open_how how = {};
   how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   UniqueFd fd(static_cast<int>(syscall(SYS_openat2, root.get(),
                                        "var/run/secrets/kubernetes.io/serviceaccount/namespace",
                                        &how, sizeof how)));
-  if (!fd.valid()) {
-    // The kubelet's volume is its own mount: allow crossing into it, still
-    // inside the root.
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    fd.reset(static_cast<int>(syscall(SYS_openat2, root.get(),
-                                      "var/run/secrets/kubernetes.io/serviceaccount/namespace",
-                                      &how, sizeof how)));
-  }
   if (!fd.valid()) return {};
   struct stat st = {};
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
@@ -175,6 +169,30 @@ std::string ServiceAccountNamespace(const std::string& proc_root, uint32_t pid) 
   std::string_view v(buf, static_cast<size_t>(n));
   while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
   return IsK8sName(v) && v.size() <= 63 ? std::string(v) : std::string();
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode) {
+  const std::string tmp = path + ".nbwarden-tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd.valid()) return Status::FromErrno(tmp, errno);
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno ? errno : EIO;
+      ::unlink(tmp.c_str());
+      return Status::FromErrno("writing " + tmp, err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (fchmod(fd.get(), mode) != 0 || fsync(fd.get()) != 0 ||
+      ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::FromErrno(path, err);
+  }
+  return Status::Ok();
 }
 
 uint32_t ProcFs::SelfPid() const {

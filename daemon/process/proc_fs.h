@@ -47,6 +47,9 @@ class ProcFs {
 
 // Bounded whole-file read. Exposed for tests.
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
+// Writes next to path, syncs, then renames over it: a reader sees the old
+// file or the new one, never half of one. Symlinks are not followed.
+Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode);
 // Splits NUL-separated strings (cmdline, argv blobs); a trailing NUL is optional.
 std::vector<std::string> SplitNul(std::string_view s);
 // argv joined by single spaces, as rules and selectors match it.

@@ -144,14 +144,17 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
 }
 
 void ProcessTable::RefreshIdentity(ProcessInfo& p) {
-  auto env = procfs_.Environ(p.tgid, {"JUPYTERHUB_USER", "JPY_SESSION_NAME", "JUPYTER_USER"});
+  // One read of the environment for every identity it carries, parsed as
+  // the exec event's capture is.
+  auto env = procfs_.Environ(
+      p.tgid, {"JUPYTERHUB_USER", "JPY_SESSION_NAME", "JUPYTER_USER", "KUBERNETES_SERVICE_HOST",
+               "KUBERNETES_SERVICE_PORT", "HOSTNAME", "POD_NAMESPACE"});
   if (env.ok()) {
-    if (auto it = env->find("JUPYTERHUB_USER"); it != env->end())
+    std::string blob;
+    for (const auto& [k, v] : *env) blob += k + "=" + v + std::string(1, '\0');
+    ApplyEnvironment(p, blob);
+    if (auto it = env->find("JUPYTER_USER"); p.jupyter.user.empty() && it != env->end()) {
       p.jupyter.user = it->second;
-    else if (auto it2 = env->find("JUPYTER_USER"); it2 != env->end())
-      p.jupyter.user = it2->second;
-    if (auto it = env->find("JPY_SESSION_NAME"); it != env->end()) {
-      p.jupyter.notebook_path = it->second;
     }
   }
   if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
@@ -159,12 +162,6 @@ void ProcessTable::RefreshIdentity(ProcessInfo& p) {
   const bool own_ns = host_mnt_ns_ != 0 && own_mnt.ok() && host_mnt_ns_ != *own_mnt;
   auto cg = procfs_.Cgroup(p.tgid);
   if (cg.ok()) p.container_id = ContainerIdFromCgroup(*cg, own_ns);
-  auto env2 = procfs_.Environ(p.tgid, {"KUBERNETES_SERVICE_HOST", "HOSTNAME", "POD_NAMESPACE"});
-  if (env2.ok()) {
-    std::string blob;
-    for (const auto& [k, v] : *env2) blob += k + "=" + v + std::string(1, '\0');
-    ApplyEnvironment(p, blob);
-  }
   ApplyK8s(p, procfs_, cg.ok() ? std::string_view(*cg) : std::string_view(), node_name_);
 }
 

@@ -37,25 +37,11 @@ struct AlertStream::Subscriber {
 
 namespace {
 
-struct LocalSubscriber : AlertStream::Subscriber {
-  explicit LocalSubscriber(local::socket s) : sock(std::move(s)) {}
-  void Write(const std::string& d, Done done) override {
-    asio::async_write(sock, asio::buffer(d),
-                      [done](const boost::system::error_code& ec, size_t) { done(ec); });
-  }
-  void WaitForLeave(Done done) override {
-    sock.async_read_some(asio::buffer(&probe, 1),
-                         [done](const boost::system::error_code& ec, size_t) { done(ec); });
-  }
-  void Close() override {
-    boost::system::error_code ec;
-    sock.close(ec);
-  }
-  local::socket sock;
-};
-
-struct TlsSubscriber : AlertStream::Subscriber {
-  TlsSubscriber(tcp::socket s, asio::ssl::context& ctx) : stream(std::move(s), ctx) {}
+// The same subscriber over any stream: a unix socket, or TLS over TCP.
+template <typename Stream>
+struct StreamSubscriber : AlertStream::Subscriber {
+  template <typename... Args>
+  explicit StreamSubscriber(Args&&... args) : stream(std::forward<Args>(args)...) {}
   void Write(const std::string& d, Done done) override {
     asio::async_write(stream, asio::buffer(d),
                       [done](const boost::system::error_code& ec, size_t) { done(ec); });
@@ -68,8 +54,10 @@ struct TlsSubscriber : AlertStream::Subscriber {
     boost::system::error_code ec;
     stream.lowest_layer().close(ec);
   }
-  asio::ssl::stream<tcp::socket> stream;
+  Stream stream;
 };
+using LocalSubscriber = StreamSubscriber<local::socket>;
+using TlsSubscriber = StreamSubscriber<asio::ssl::stream<tcp::socket>>;
 
 }  // namespace
 

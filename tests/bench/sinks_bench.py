@@ -26,15 +26,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../e2e"))
-from nbwtest import ACTOR, ACTOR_ROLE_TARGETS, NBWARDEN, SOURCE, Daemon  # noqa: E402
+from nbwtest import free_port, ACTOR, ACTOR_ROLE_TARGETS, NBWARDEN, SOURCE, Daemon  # noqa: E402
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def run(tmp, n, sinks, stream=None, setup=None):

@@ -12,18 +12,11 @@ import unittest
 import urllib.error
 import urllib.request
 
-from nbwtest import (ACTOR, actor_policies, NBWARDEN, NBWARDEND, Daemon,
+from nbwtest import (free_port, ACTOR, actor_policies, NBWARDEN, NBWARDEND, Daemon,
                      require_root)
 
 GROUP = "nbwtest-ops"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def as_user(uid, gid, fn):

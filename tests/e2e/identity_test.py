@@ -15,7 +15,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,7 +22,7 @@ import time
 import unittest
 import uuid
 
-from nbwtest import ACTOR, actor_policies, Daemon, require_root
+from nbwtest import free_port, ACTOR, actor_policies, Daemon, require_root
 
 CGROUP = "/sys/fs/cgroup/pids/kubepods/besteffort"
 
@@ -44,10 +43,7 @@ class IdentityTest(unittest.TestCase):
 
             def log_message(self, *a):
                 pass
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = free_port()
         self.server = http.server.HTTPServer(("127.0.0.1", port), H)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         cfg = os.path.join(self.tmp, "nbwarden.yaml")

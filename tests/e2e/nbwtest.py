@@ -28,6 +28,16 @@ ACTOR_ROLE_TARGETS = """targets:
 """
 
 
+def free_port():
+    """A loopback TCP port nothing listens on now."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def actor_policies(dest):
     """The bundled policies copied to dest with the actor's role selectors.
     Where the build (so nbw_actor) lives under a writable temporary

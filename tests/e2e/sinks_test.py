@@ -19,19 +19,12 @@ import threading
 import time
 import unittest
 
-from nbwtest import (ACTOR, actor_policies, NBWARDEN, NBWARDEND, Daemon,
+from nbwtest import (free_port, ACTOR, actor_policies, NBWARDEN, NBWARDEND, Daemon,
                      require_root)
 
 FALCO_KEYS = {"output", "priority", "rule", "time", "output_fields", "source", "tags",
               "hostname"}
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Hook:
