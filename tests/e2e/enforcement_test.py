@@ -111,11 +111,20 @@ class EnforcementTest(unittest.TestCase):
         self.assertEqual(int(out_of(p)["connect_errno"]), errno.EPERM)
 
     def test_other_destinations_and_untracked_processes_are_not_denied(self):
-        for args in (["as-kernel", "connect-isolated4", "10.66.0.1", "81"],
-                     ["as-kernel", "connect-isolated4", "10.66.0.2", "80"],
-                     ["connect-isolated4", "10.66.0.1", "80"]):  # not a target
-            p = subprocess.run([ACTOR, *args], capture_output=True, text=True)
-            self.assertEqual(int(out_of(p)["connect_errno"]), errno.ENETUNREACH, args)
+        # Untracked: a copy of the actor under a name no selector's comm
+        # prefix matches. (nbw_actor without a role is a candidate until
+        # userspace rejects it, and rules for every role apply to a
+        # candidate meanwhile: that window is enforcement failing closed.)
+        plain = os.path.join(tempfile.mkdtemp(prefix="nbwenf."), "plain_prog")
+        shutil.copy(ACTOR, plain)
+        try:
+            for cmd in ([ACTOR, "as-kernel", "connect-isolated4", "10.66.0.1", "81"],
+                        [ACTOR, "as-kernel", "connect-isolated4", "10.66.0.2", "80"],
+                        [plain, "connect-isolated4", "10.66.0.1", "80"]):  # not a target
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                self.assertEqual(int(out_of(p)["connect_errno"]), errno.ENETUNREACH, cmd)
+        finally:
+            shutil.rmtree(os.path.dirname(plain), ignore_errors=True)
 
     def test_status_counts_kernel_actions(self):
         subprocess.run([ACTOR, "as-kernel", "connect-isolated4", "10.66.0.1", "80"],
