@@ -8,11 +8,20 @@
 set(NBW_GIT_COMMIT "")
 find_package(Git QUIET)
 if(GIT_FOUND)
-  execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" rev-parse --short=12 HEAD
-                  OUTPUT_VARIABLE NBW_GIT_COMMIT OUTPUT_STRIP_TRAILING_WHITESPACE
+  # Only this tree's own checkout: a release tarball unpacked inside some
+  # other repository must not report that repository's commit.
+  execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" rev-parse --show-toplevel
+                          --short=12 HEAD
+                  OUTPUT_VARIABLE out OUTPUT_STRIP_TRAILING_WHITESPACE
                   RESULT_VARIABLE rc ERROR_QUIET)
-  if(NOT rc EQUAL 0)
-    set(NBW_GIT_COMMIT "")
+  if(rc EQUAL 0)
+    string(REPLACE "\n" ";" out "${out}")
+    list(GET out 0 top)
+    file(REAL_PATH "${top}" top)
+    file(REAL_PATH "${SOURCE_DIR}" src)
+    if(top STREQUAL src)
+      list(GET out 1 NBW_GIT_COMMIT)
+    endif()
   endif()
 endif()
 set(NBW_VERSION "${VERSION}")

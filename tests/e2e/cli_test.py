@@ -150,8 +150,10 @@ class BuiltinPolicyTest(unittest.TestCase):
 
 class VersionAndUsageTest(unittest.TestCase):
     def test_every_binary_prints_its_version_and_commit(self):
-        checkout = subprocess.run(["git", "-C", SOURCE, "rev-parse", "HEAD"],
-                                  capture_output=True).returncode == 0
+        top = subprocess.run(["git", "-C", SOURCE, "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True)
+        checkout = top.returncode == 0 and (os.path.realpath(top.stdout.strip())
+                                            == os.path.realpath(SOURCE))
         for binary in (NBWARDEN, NBWARDEND, NBWARDEN_EXEC):
             with self.subTest(binary=os.path.basename(binary)):
                 r = subprocess.run([binary, "--version"], capture_output=True, text=True,
