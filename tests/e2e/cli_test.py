@@ -239,6 +239,19 @@ class HostileTextTest(unittest.TestCase):
             self.daemon.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def test_scan_table_escapes_file_names_and_the_globals_a_pickle_names(self):
+        path = os.path.join(self.tmp, "m\x1b]0;pwned\x07\nclean  forged.pkl")
+        with open(path, "wb") as f:  # GLOBAL "os<ESC>[2J" "system", called
+            f.write(b"\x80\x02cos\x1b[2J\nsystem\nX\x04\x00\x00\x00true\x85R.")
+        r = subprocess.run([NBWARDEN, "scan", "-p", os.path.join(SOURCE, "policies"), path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), [
+            "suspicious   1d8af45a76eb  pickle        %s/m\\x1b]0;pwned\\x07\\nclean  forged.pkl"
+            % self.tmp,
+            "    suspicious   global@2  GLOBAL os\\x1b[2J.system (not on the safe list), "
+            "called at offset 27"])
+
     def test_tail_escapes_control_characters_from_paths_argv_and_user(self):
         sock = os.path.join(self.tmp, "alerts.sock")
         cfg = os.path.join(self.tmp, "nbwarden.yaml")
