@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,14 @@ Event Connect(const char* ip, uint16_t port) {
   return e;
 }
 
+// A privilege/escape syscall event: rules read its decoded args (args.*).
+Event Syscall(int sc, std::initializer_list<uint64_t> args) {
+  Event e = Base(EventKind::kSyscall, sc);
+  size_t i = 0;
+  for (uint64_t a : args) e.args[i++] = a;
+  return e;
+}
+
 template <typename F>
 double NsPer(long n, F f) {
   auto t0 = std::chrono::steady_clock::now();
@@ -108,6 +118,9 @@ int main(int argc, char** argv) {
       {"open write (no match)", Open("/home/alice/data.csv", O_WRONLY | O_CREAT | O_TRUNC)},
       {"exec /usr/bin/ls", Exec("/usr/bin/ls", std::string("ls\0-la\0", 7))},
       {"connect 10.0.0.5:443", Connect("10.0.0.5", 443)},
+      {"unshare user|mnt (args.*)", Syscall(SYS_unshare, {CLONE_NEWUSER | CLONE_NEWNS})},
+      {"ptrace SEIZE (args.*)", Syscall(SYS_ptrace, {0x4206, 4300})},
+      {"setuid 0 (args.*)", Syscall(SYS_setuid, {0})},
   };
   const long n = std::getenv("NBW_BENCH_N") ? std::atol(std::getenv("NBW_BENCH_N")) : 200000;
   std::printf(
