@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "alert/alert.h"
+#include "alert/render.h"
 #include "common/clock.h"
-#include "sensor/render.h"
 
 namespace nbw {
 namespace {

@@ -16,7 +16,7 @@
 
 #include "agent/agent.h"
 #include "common/peer.h"
-#include "policy/policy_files.h"
+#include "common/policy_files.h"
 
 namespace nbw {
 

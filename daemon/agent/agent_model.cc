@@ -4,7 +4,7 @@
 
 #include "agent/agent.h"
 #include "alert/alert.h"
-#include "sensor/render.h"
+#include "alert/render.h"
 
 namespace nbw {
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "alert/alert.h"
 
+#include "alert/render.h"
 #include "common/json_writer.h"
-#include "sensor/render.h"
 
 namespace nbw {
 

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "guard/model_load.h"
 #include "policy/rules.h"
 #include "process/process_table.h"
+#include "scan/model_load.h"
 #include "sensor/event.h"
 
 namespace nbw {

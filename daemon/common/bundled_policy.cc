@@ -5,8 +5,8 @@
 
 #include <cstdlib>
 
+#include "common/file.h"
 #include "common/version.h"
-#include "process/proc_fs.h"
 
 namespace nbw {
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "guard/model_load.h"
+#include "scan/model_load.h"
 #include "scan/scanner.h"
 #include "sensor/event.h"
 

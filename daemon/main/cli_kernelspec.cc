@@ -13,9 +13,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/file.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
-#include "process/proc_fs.h"
 #include "seccomp/profile.h"
 
 namespace nbw::cli {

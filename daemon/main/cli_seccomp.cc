@@ -15,9 +15,9 @@
 #include <filesystem>
 #include <optional>
 
+#include "common/file.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
-#include "process/proc_fs.h"
 #include "seccomp/export.h"
 #include "seccomp/profile.h"
 #include "seccomp/recorder.h"

@@ -17,15 +17,15 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bundled_policy.h"
+#include "common/file.h"
+#include "common/policy_files.h"
 #include "common/terminal_text.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
 #include "main/command_line.h"
-#include "policy/policy_files.h"
 #include "policy/rules.h"
 #include "policy/targets.h"
 #include "probe/probe.h"
-#include "process/proc_fs.h"
 #include "scan/scanner.h"
 #include "seccomp/landlock.h"
 #include "seccomp/profile.h"

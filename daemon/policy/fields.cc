@@ -5,7 +5,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
-#include "sensor/render.h"
+#include "process/proc_fs.h"
+#include "sensor/describe.h"
 #include "sensor/sockaddr.h"
 
 namespace nbw {
@@ -37,16 +38,14 @@ std::optional<SockAddr> NetAddr(const EvalContext& c) {
   return ParseSockAddr(c.ev.str[0]);
 }
 
-FieldValue FromJson(const nlohmann::json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_boolean()) return j.get<bool>();
-  if (j.is_number_integer() || j.is_number_unsigned()) return j.get<int64_t>();
-  if (j.is_array()) {
-    std::vector<std::string> v;
-    for (const auto& e : j) v.push_back(e.is_string() ? e.get<std::string>() : e.dump());
-    return v;
-  }
-  return std::monostate{};
+FieldValue FromArg(const ArgValue& v) {
+  struct {
+    FieldValue operator()(const std::string& s) const { return s; }
+    FieldValue operator()(int64_t i) const { return i; }
+    FieldValue operator()(uint64_t u) const { return static_cast<int64_t>(u); }
+    FieldValue operator()(const std::vector<std::string>& l) const { return l; }
+  } visit;
+  return std::visit(visit, v);
 }
 
 const std::vector<FieldSpec> kFields = {
@@ -256,14 +255,7 @@ const std::vector<FieldSpec> kFields = {
     {"fork.namespaces",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kFork)) return std::monostate{};
-       std::vector<std::string> v;
-       static const std::pair<uint64_t, const char*> kNs[] = {
-           {0x00020000, "mnt"}, {0x04000000, "uts"}, {0x08000000, "ipc"},   {0x10000000, "user"},
-           {0x20000000, "pid"}, {0x40000000, "net"}, {0x02000000, "cgroup"}};
-       for (const auto& [bit, name] : kNs) {
-         if (c.ev.args[1] & bit) v.push_back(name);
-       }
-       return v;
+       return CloneNamespaces(c.ev.args[1]);
      },
      "namespaces a clone created (list)"},
     {"open.write",
@@ -348,9 +340,9 @@ const std::vector<FieldSpec> kFields = {
 
 }  // namespace
 
-const nlohmann::json& EvalContext::Rendered() const {
-  if (!rendered_) rendered_ = EventToJson(ev, proc, "");
-  return *rendered_;
+const std::vector<NamedArg>& EvalContext::Args() const {
+  if (!args_) args_ = SyscallArgs(ev);
+  return *args_;
 }
 
 const std::vector<AncestorRef>& EvalContext::Ancestors() const {
@@ -398,12 +390,14 @@ std::string FieldToString(const FieldValue& v) {
   return std::visit(visit, v);
 }
 
-// Syscall arguments by name, from the rendered event ("args.namespaces").
+// Syscall arguments by name, decoded ("args.namespaces"): the values the
+// event line renders.
 FieldValue SyscallArg(const EvalContext& c, const std::string& name) {
   if (c.ev.kind != EventKind::kSyscall) return std::monostate{};
-  const auto& args = c.Rendered()["args"];
-  if (!args.contains(name)) return std::monostate{};
-  return FromJson(args[name]);
+  for (const auto& a : c.Args()) {
+    if (a.name == name) return FromArg(a.value);
+  }
+  return std::monostate{};
 }
 
 }  // namespace nbw

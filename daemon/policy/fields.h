@@ -7,15 +7,15 @@
 
 #include <cstdint>
 #include <deque>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
-#include "guard/model_load.h"
 #include "process/process_table.h"
+#include "scan/model_load.h"
+#include "sensor/describe.h"
 #include "sensor/event.h"
 
 namespace nbw {
@@ -33,8 +33,8 @@ class RecentWrites {
   virtual const std::string* Writer(const std::string& path) const = 0;
 };
 
-// Everything a rule may look at for one event. `args` is rendered lazily:
-// only syscall events' arguments need it.
+// Everything a rule may look at for one event. `args` are decoded lazily
+// (sensor/describe.h): only syscall events have them.
 class EvalContext {
  public:
   EvalContext(const Event& ev, const ProcessInfo* proc, const ProcessTable* table)
@@ -46,14 +46,14 @@ class EvalContext {
   // The model-load window this process is in (or the one a model event
   // opened), if any.
   const ModelLoad* model = nullptr;
-  const nlohmann::json& Rendered() const;  // the event as JSON, rendered once
+  const std::vector<NamedArg>& Args() const;  // SyscallArgs(ev), decoded once
   const std::vector<AncestorRef>& Ancestors() const;
   // A field's value, computed once per event however many rules read it.
   const FieldValue& Cached(FieldValue (*get)(const EvalContext&)) const;
 
  private:
   mutable std::deque<std::pair<FieldValue (*)(const EvalContext&), FieldValue>> cache_;
-  mutable std::optional<nlohmann::json> rendered_;
+  mutable std::optional<std::vector<NamedArg>> args_;
   mutable std::optional<std::vector<AncestorRef>> ancestors_;
 };
 

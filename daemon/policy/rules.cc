@@ -10,7 +10,7 @@
 #include <charconv>
 #include <filesystem>
 
-#include "policy/policy_files.h"
+#include "common/policy_files.h"
 #include "process/proc_fs.h"
 
 namespace nbw {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <set>
 
-#include "policy/policy_files.h"
+#include "common/policy_files.h"
 #include "process/proc_fs.h"
 
 namespace nbw {
@@ -165,15 +165,6 @@ std::vector<std::string> TargetSet::CommPrefixes() const {
   std::set<std::string> all;
   for (const auto& s : selectors_) all.insert(s.comm_prefixes.begin(), s.comm_prefixes.end());
   return {all.begin(), all.end()};
-}
-
-std::string KernelIdFromArgv(const std::vector<std::string>& argv) {
-  static const std::regex kConn("kernel-([A-Za-z0-9_.-]{1,128})\\.json$");
-  for (const auto& a : argv) {
-    std::smatch m;
-    if (std::regex_search(a, m, kConn)) return m[1].str();
-  }
-  return {};
 }
 
 }  // namespace nbw

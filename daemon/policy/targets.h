@@ -46,8 +46,4 @@ class TargetSet {
   std::vector<TargetSelector> selectors_;
 };
 
-// The kernel id in a Jupyter connection-file argument
-// (".../kernel-<uuid>.json" or "kernel-<id>.json"), or empty.
-std::string KernelIdFromArgv(const std::vector<std::string>& argv);
-
 }  // namespace nbw

@@ -18,8 +18,8 @@
 #include <memory>
 #include <sstream>
 
+#include "common/file.h"
 #include "common/unique_fd.h"
-#include "process/proc_fs.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270

@@ -13,26 +13,10 @@
 #include <charconv>
 #include <regex>
 
+#include "common/file.h"
 #include "common/unique_fd.h"
 
 namespace nbw {
-
-Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
-  if (!fd.valid()) return Status::FromErrno(path, errno);
-  std::string out;
-  char buf[4096];
-  while (out.size() < max_bytes) {
-    ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, max_bytes - out.size()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(path, errno);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
 
 std::vector<std::string> SplitNul(std::string_view s) {
   std::vector<std::string> out;
@@ -53,6 +37,15 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
     out += a;
   }
   return out;
+}
+
+std::string KernelIdFromArgv(const std::vector<std::string>& argv) {
+  static const std::regex kConn("kernel-([A-Za-z0-9_.-]{1,128})\\.json$");
+  for (const auto& a : argv) {
+    std::smatch m;
+    if (std::regex_search(a, m, kConn)) return m[1].str();
+  }
+  return {};
 }
 
 Result<ProcStat> ParseStat(std::string_view text) {
@@ -169,30 +162,6 @@ std::string ServiceAccountNamespace(const std::string& proc_root, uint32_t pid) 
   std::string_view v(buf, static_cast<size_t>(n));
   while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
   return IsK8sName(v) && v.size() <= 63 ? std::string(v) : std::string();
-}
-
-Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode) {
-  const std::string tmp = path + ".nbwarden-tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (!fd.valid()) return Status::FromErrno(tmp, errno);
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno ? errno : EIO;
-      ::unlink(tmp.c_str());
-      return Status::FromErrno("writing " + tmp, err);
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (fchmod(fd.get(), mode) != 0 || fsync(fd.get()) != 0 ||
-      ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return Status::FromErrno(path, err);
-  }
-  return Status::Ok();
 }
 
 uint32_t ProcFs::SelfPid() const {

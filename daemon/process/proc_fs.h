@@ -45,15 +45,13 @@ class ProcFs {
   const std::string root_;
 };
 
-// Bounded whole-file read. Exposed for tests.
-Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
-// Writes next to path, syncs, then renames over it: a reader sees the old
-// file or the new one, never half of one. Symlinks are not followed.
-Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode);
 // Splits NUL-separated strings (cmdline, argv blobs); a trailing NUL is optional.
 std::vector<std::string> SplitNul(std::string_view s);
 // argv joined by single spaces, as rules and selectors match it.
 std::string JoinArgv(const std::vector<std::string>& argv);
+// The kernel id in a Jupyter connection-file argument
+// (".../kernel-<uuid>.json" or "kernel-<id>.json"), or empty.
+std::string KernelIdFromArgv(const std::vector<std::string>& argv);
 // Parses /proc/<pid>/stat text; comm may itself contain spaces and parentheses.
 Result<ProcStat> ParseStat(std::string_view text);
 // Container id from /proc/<pid>/cgroup text: docker, containerd, cri-o and

@@ -11,7 +11,6 @@
 #include <optional>
 
 #include "common/clock.h"
-#include "policy/targets.h"
 
 namespace nbw {
 

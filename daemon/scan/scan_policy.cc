@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "policy/policy_files.h"
+#include "common/policy_files.h"
 
 namespace nbw {
 

@@ -16,9 +16,9 @@
 #include <cstdlib>
 #include <set>
 
+#include "common/file.h"
+#include "common/policy_files.h"
 #include "common/unique_fd.h"
-#include "policy/policy_files.h"
-#include "process/proc_fs.h"
 
 namespace nbw {
 namespace {

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "process/proc_fs.h"
+#include "common/file.h"
 
 namespace nbw {
 namespace {

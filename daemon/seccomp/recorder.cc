@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <map>
 
+#include "common/libbpf_log.h"
 #include "process/proc_fs.h"
 #include "recorder.skel.h"
 #include "recorder_abi.h"
-#include "sensor/libbpf_log.h"
 
 namespace nbw {
 

@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/libbpf_log.h"
 #include "common/unique_fd.h"
 #include "sensor.skel.h"
 #include "sensor/decode.h"
-#include "sensor/libbpf_log.h"
 
 namespace nbw {
 namespace {}  // namespace

@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 
-#include "policy/policy_files.h"
-#include "process/proc_fs.h"
+#include "common/file.h"
+#include "common/policy_files.h"
 #include "sinks/file_sink.h"
 #include "sinks/webhook_sink.h"
 

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "alert/render.h"
 #include "engine/engine.h"
 #include "policy/rules.h"
-#include "sensor/render.h"
 
 using namespace nbw;
 

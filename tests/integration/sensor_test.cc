@@ -19,9 +19,10 @@
 #include <fstream>
 #include <set>
 
+#include "alert/render.h"
 #include "harness.h"
 #include "process/proc_fs.h"
-#include "sensor/render.h"
+#include "sensor/describe.h"
 #include "sensor/sockaddr.h"
 
 namespace nbw::testing {

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "process/proc_fs.h"
+
 namespace nbw {
 namespace {
 

@@ -1,59 +1,44 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "sensor/render.h"
+#include "alert/render.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sched.h>
-#include <seccomp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/json_writer.h"
+#include "sensor/describe.h"
 #include "sensor/sockaddr.h"
 
 namespace nbw {
 namespace {
 
-struct Flag {
-  uint64_t bit;
-  const char* name;
-};
-
-void FlagList(JsonWriter& w, uint64_t v, std::initializer_list<Flag> table) {
+void StringList(JsonWriter& w, const std::vector<std::string>& v) {
   w.BeginArray();
-  for (const auto& f : table) {
-    if (f.bit && (v & f.bit) == f.bit) {
-      w.String(f.name);
-      v &= ~f.bit;
-    }
-  }
-  if (v) w.String(fmt::format("{:#x}", v));
+  for (const auto& e : v) w.String(e);
   w.EndArray();
 }
 
-void NamespaceFlags(JsonWriter& w, uint64_t v) {
-  FlagList(w, v,
-           {{CLONE_NEWNS, "mnt"},
-            {CLONE_NEWUTS, "uts"},
-            {CLONE_NEWIPC, "ipc"},
-            {CLONE_NEWUSER, "user"},
-            {CLONE_NEWPID, "pid"},
-            {CLONE_NEWNET, "net"},
-            {CLONE_NEWCGROUP, "cgroup"},
-            {0x80 /* CLONE_NEWTIME */, "time"}});
+// One syscall argument as the typed view (sensor/describe.h) holds it.
+void WriteArg(JsonWriter& w, const NamedArg& a) {
+  w.Key(a.name);
+  struct {
+    JsonWriter& w;
+    void operator()(const std::string& v) const { w.String(v); }
+    void operator()(int64_t v) const { w.Int(v); }
+    void operator()(uint64_t v) const { w.UInt(v); }
+    void operator()(const std::vector<std::string>& v) const { StringList(w, v); }
+  } visit{w};
+  std::visit(visit, a.value);
 }
-
-// Only the namespace bits of clone flags matter to a detector.
-constexpr uint64_t kCloneNsBits = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                                  CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
 void OpenFlags(JsonWriter& w, uint64_t f) {
   w.BeginArray();
@@ -94,140 +79,7 @@ std::string SignalName(int sig) {
   return abbrev ? fmt::format("SIG{}", abbrev) : std::to_string(sig);
 }
 
-std::string PtraceRequest(uint64_t r) {
-  switch (r) {
-    case 0: return "PTRACE_TRACEME";
-    case 1: return "PTRACE_PEEKTEXT";
-    case 2: return "PTRACE_PEEKDATA";
-    case 4: return "PTRACE_POKETEXT";
-    case 5: return "PTRACE_POKEDATA";
-    case 12: return "PTRACE_GETREGS";
-    case 13: return "PTRACE_SETREGS";
-    case 16: return "PTRACE_ATTACH";
-    case 17: return "PTRACE_DETACH";
-    case 0x4206: return "PTRACE_SEIZE";
-    default: return fmt::format("{}", r);
-  }
-}
-
-std::string BpfCmd(uint64_t c) {
-  static const char* kNames[] = {
-      "BPF_MAP_CREATE",       "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",
-      "BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD",       "BPF_OBJ_PIN",         "BPF_OBJ_GET",
-      "BPF_PROG_ATTACH",      "BPF_PROG_DETACH"};
-  if (c < std::size(kNames)) return kNames[c];
-  if (c == 28) return "BPF_LINK_CREATE";
-  if (c == 17) return "BPF_RAW_TRACEPOINT_OPEN";
-  return fmt::format("{}", c);
-}
-
-template <typename T>
-T BlobField(const std::string& blob, size_t off) {
-  T v{};
-  if (blob.size() >= off + sizeof v) std::memcpy(&v, blob.data() + off, sizeof v);
-  return v;
-}
-
-// Field names for the generic privilege/escape syscall events; the blobs per
-// syscall are listed in bpf/priv.bpf.h (nbw_priv_blobs).
-void DescribeSyscall(const Event& ev, JsonWriter& o) {
-  const auto& a = ev.args;
-  auto s = [&](int i) -> const std::string& { return ev.str[i]; };
-  auto sint = [](uint64_t v) { return static_cast<int32_t>(v); };
-  switch (ev.syscall) {
-    case SYS_ptrace: o.Field("request", PtraceRequest(a[0])).Field("target_pid", sint(a[1])); break;
-    case SYS_mount:
-      o.Field("source", s(0)).Field("target", s(1)).Field("fstype", s(2)).Field("flags", a[3]);
-      break;
-    case SYS_umount2: o.Field("target", s(0)).Field("flags", a[1]); break;
-    case SYS_fsopen: o.Field("fstype", s(0)); break;
-    case SYS_fsconfig: o.Field("fd", sint(a[0])).Field("cmd", a[1]).Field("key", s(0)); break;
-    case SYS_fsmount: o.Field("fd", sint(a[0])).Field("flags", a[1]); break;
-    case SYS_move_mount:
-      o.Field("from_path", s(0)).Field("to_path", s(1)).Field("flags", a[4]);
-      break;
-    case SYS_open_tree: o.Field("path", s(0)).Field("flags", a[2]); break;
-    case SYS_mount_setattr: o.Field("path", s(0)).Field("flags", a[2]); break;
-    case SYS_unshare:
-      o.Field("flags", a[0]).Key("namespaces");
-      NamespaceFlags(o, a[0]);
-      break;
-    case SYS_setns:
-      o.Field("fd", sint(a[0])).Field("nstype", a[1]).Key("namespaces");
-      NamespaceFlags(o, a[1]);
-      o.Field("ns_inode", a[5]);  // nsfs files are named by inode (/proc/PID/ns/*)
-      if (s(0) != "/") o.Field("ns_path", s(0));
-      break;
-    case SYS_init_module: o.Field("length", a[1]).Field("params", s(1)); break;
-    case SYS_finit_module: o.Field("path", s(0)).Field("flags", a[2]); break;
-    case SYS_delete_module: o.Field("module", s(0)).Field("flags", a[1]); break;
-    case SYS_kexec_load: o.Field("flags", a[3]); break;
-    case SYS_kexec_file_load: o.Field("path", s(0)).Field("flags", a[4]); break;
-    case SYS_bpf: o.Field("cmd", BpfCmd(a[0])); break;
-    case SYS_perf_event_open:
-      o.Field("type", BlobField<uint32_t>(s(0), 0)).Field("config", BlobField<uint64_t>(s(0), 8));
-      o.Field("target_pid", sint(a[1])).Field("cpu", sint(a[2]));
-      break;
-    case SYS_memfd_create: o.Field("name", s(0)).Field("flags", a[1]); break;
-    case SYS_setuid: o.Field("uid", sint(a[0])); break;
-    case SYS_setgid: o.Field("gid", sint(a[0])); break;
-    case SYS_setfsuid: o.Field("fsuid", sint(a[0])); break;
-    case SYS_setfsgid: o.Field("fsgid", sint(a[0])); break;
-    case SYS_setreuid: o.Field("ruid", sint(a[0])).Field("euid", sint(a[1])); break;
-    case SYS_setregid: o.Field("rgid", sint(a[0])).Field("egid", sint(a[1])); break;
-    case SYS_setresuid:
-      o.Field("ruid", sint(a[0])).Field("euid", sint(a[1])).Field("suid", sint(a[2]));
-      break;
-    case SYS_setresgid:
-      o.Field("rgid", sint(a[0])).Field("egid", sint(a[1])).Field("sgid", sint(a[2]));
-      break;
-    case SYS_capset:
-      // struct __user_cap_data_struct[0]: effective, permitted, inheritable
-      o.Field("effective", BlobField<uint32_t>(s(0), 0));
-      o.Field("permitted", BlobField<uint32_t>(s(0), 4));
-      o.Field("inheritable", BlobField<uint32_t>(s(0), 8));
-      break;
-    case SYS_chroot: o.Field("path", s(0)); break;
-    case SYS_pivot_root: o.Field("new_root", s(0)).Field("put_old", s(1)); break;
-    case SYS_io_uring_setup:
-      o.Field("entries", a[0]).Field("flags", BlobField<uint32_t>(s(0), 8));
-      break;
-    case SYS_keyctl: o.Field("operation", a[0]); break;
-    case SYS_add_key:
-    case SYS_request_key: o.Field("key_type", s(0)).Field("description", s(1)); break;
-    case SYS_userfaultfd: o.Field("flags", a[0]); break;
-    case SYS_process_vm_writev: o.Field("target_pid", sint(a[0])); break;
-    case SYS_open_by_handle_at: o.Field("mount_path", s(0)).Field("flags", a[2]); break;
-    default: break;
-  }
-}
-
 }  // namespace
-
-std::string EventPath(const Event& ev) {
-  if (!(ev.flags & NBW_F_PATH_RAW)) return ev.str[0];
-  const std::string& rel = ev.str[0];
-  const std::string& base = ev.str[1];
-  if (rel.empty() || rel[0] == '/' || base.empty()) return rel;
-  return base == "/" ? "/" + rel : base + "/" + rel;
-}
-
-std::string_view SyscallName(int nr) {
-  // Every syscall of this architecture, named once by libseccomp (seccomp
-  // events may name any of them, not only those the sensor watches).
-  static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> names(1024);
-    for (int i = 0; i < static_cast<int>(names.size()); i++) {
-      if (char* n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i)) {
-        names[i] = n;
-        free(n);
-      }
-    }
-    return names;
-  }();
-  if (nr < 0 || nr >= static_cast<int>(kNames.size())) return "";
-  return kNames[nr];
-}
 
 std::string FormatTime(uint64_t ns) {
   time_t secs = static_cast<time_t>(ns / 1000000000ULL);
@@ -236,11 +88,6 @@ std::string FormatTime(uint64_t ns) {
   char buf[32];
   strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:09d}Z", buf, ns % 1000000000ULL);
-}
-
-std::string ErrnoName(int err) {
-  const char* n = strerrorname_np(err);
-  return n ? n : std::to_string(err);
 }
 
 void WriteTarget(JsonWriter& t, const ProcessInfo& p) {
@@ -309,7 +156,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
     }
     case EventKind::kFork:
       j.Key("fork").BeginObject().Field("child_pid", a[0]).Field("clone_flags", a[1]);
-      NamespaceFlags(j.Key("namespaces"), a[1] & kCloneNsBits);
+      StringList(j.Key("namespaces"), CloneNamespaces(a[1]));
       j.EndObject();
       break;
     case EventKind::kExit: {
@@ -372,7 +219,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
       break;
     case EventKind::kSyscall:
       j.Key("args").BeginObject();
-      DescribeSyscall(ev, j);
+      for (const auto& arg : SyscallArgs(ev)) WriteArg(j, arg);
       j.EndObject();
       break;
     case EventKind::kSeccomp:

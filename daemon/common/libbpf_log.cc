@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "sensor/libbpf_log.h"
+#include "common/libbpf_log.h"
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "policy/policy_files.h"
+#include "common/policy_files.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
 
-#include "process/proc_fs.h"
+#include "common/file.h"
 
 namespace nbw {
 

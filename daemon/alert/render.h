@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Rendering events as JSON lines (schema "nbwarden.event/v1", documented in
 // docs/events.md). Pure functions of the event and what the process table
-// knows; any thread.
+// knows; syscall arguments and names come from the typed view
+// (sensor/describe.h) that rules read too. Any thread.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -14,14 +15,8 @@
 
 namespace nbw {
 
-std::string_view SyscallName(int nr);
 // RFC 3339 with nanoseconds, UTC.
 std::string FormatTime(uint64_t realtime_ns);
-// The absolute path an open or exec event names: the kernel's path of the
-// file, or for a failed call the caller's path joined to its base dir.
-std::string EventPath(const Event& ev);
-// "ENOENT" for 2; the number if unknown.
-std::string ErrnoName(int err);
 
 // Appends the event as one JSON line (no newline) to `out`. `proc` may be
 // null (process unknown to the table). Invalid UTF-8 becomes U+FFFD.
