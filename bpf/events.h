@@ -109,6 +109,13 @@ struct nbw_event {
 
 #define NBW_EVENT_FIXED_SIZE (sizeof(struct nbw_event))
 
+/* Key of the comm prefix trie (maps.h: candidate_comms), written by
+ * userspace from the selectors' comm prefixes. */
+struct nbw_comm_key {
+	__u32 prefixlen; /* in bits; an exact name counts its NUL */
+	char comm[NBW_COMM_LEN];
+};
+
 /* Keys of the enforcement maps (maps.h: kill_exec, deny_connect). */
 struct nbw_kill_key {
 	__u32 role; /* NBW_TRACK_ROLE() or NBW_ROLE_ANY */

@@ -9,7 +9,7 @@
 #ifndef NBW_FILE_BPF_H
 #define NBW_FILE_BPF_H
 
-#include "common.bpf.h"
+#include "path.bpf.h"
 #include "model.bpf.h"
 
 #define O_WRONLY_ 01

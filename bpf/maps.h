@@ -40,11 +40,8 @@ struct {
 } tracked SEC(".maps");
 
 /* Comm prefixes from the policy's selectors (e.g. "python"). Looked up only at
- * exec of an untracked process: LPM trie gives prefix matching for free. */
-struct nbw_comm_key {
-	__u32 prefixlen; /* in bits */
-	char comm[NBW_COMM_LEN];
-};
+ * exec of an untracked process: LPM trie gives prefix matching for free.
+ * Key: struct nbw_comm_key (events.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 256);

@@ -11,7 +11,7 @@
 #ifndef NBW_MODEL_BPF_H
 #define NBW_MODEL_BPF_H
 
-#include "common.bpf.h"
+#include "path.bpf.h"
 
 #define O_ACCMODE_ 03
 #define S_IFREG_ 0100000

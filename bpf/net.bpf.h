@@ -7,7 +7,7 @@
 #ifndef NBW_NET_BPF_H
 #define NBW_NET_BPF_H
 
-#include "common.bpf.h"
+#include "event.bpf.h"
 
 #define AF_UNIX_ 1
 #define AF_INET_ 2

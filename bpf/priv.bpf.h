@@ -8,7 +8,7 @@
 #ifndef NBW_PRIV_BPF_H
 #define NBW_PRIV_BPF_H
 
-#include "common.bpf.h"
+#include "path.bpf.h"
 
 /* Blob sources, one byte per slot: */
 #define BL_NONE 0

@@ -7,7 +7,7 @@
 #ifndef NBW_PROCESS_BPF_H
 #define NBW_PROCESS_BPF_H
 
-#include "common.bpf.h"
+#include "path.bpf.h"
 #include "model.bpf.h"
 #include "seccomp.bpf.h"
 

@@ -10,7 +10,7 @@
 #ifndef NBW_SECCOMP_BPF_H
 #define NBW_SECCOMP_BPF_H
 
-#include "common.bpf.h"
+#include "event.bpf.h"
 
 #define SECCOMP_MODE_FILTER_ 2
 

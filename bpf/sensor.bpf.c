@@ -17,16 +17,13 @@
 
 #include "events.h"
 #include "maps.h"
-#include "common.bpf.h"
+#include "task.bpf.h"
+#include "event.bpf.h"
 #include "process.bpf.h"
 #include "file.bpf.h"
 #include "net.bpf.h"
 #include "priv.bpf.h"
 #include "seccomp.bpf.h"
-
-#ifndef __TARGET_ARCH_x86
-#error "the sensor's syscall table is x86_64 only for now"
-#endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

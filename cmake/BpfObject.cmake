@@ -6,7 +6,8 @@
 # vmlinux.h is generated at build time from the build host's
 # /sys/kernel/btf/vmlinux (or NBW_VMLINUX_BTF). CO-RE relocations make the
 # object portable to other kernels with BTF: the header only has to describe
-# the types, the loader fixes offsets against the running kernel.
+# the types, the loader fixes offsets against the running kernel
+# (docs/architecture.md, "vmlinux.h").
 
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
@@ -21,15 +22,17 @@ add_custom_command(
   COMMENT "Generating vmlinux.h from ${NBW_VMLINUX_BTF}"
   VERBATIM)
 
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
-  set(NBW_BPF_ARCH x86)
-  set(NBW_ASM_INCLUDE /usr/include/x86_64-linux-gnu)
-elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
-  set(NBW_BPF_ARCH arm64)
-  set(NBW_ASM_INCLUDE /usr/include/aarch64-linux-gnu)
-else()
-  message(FATAL_ERROR "nbwarden: unsupported architecture ${CMAKE_SYSTEM_PROCESSOR}")
+# x86_64 only, said here once: the sensor names syscalls by their x86_64
+# numbers (bpf/sensor.bpf.c includes asm/unistd_64.h) and reads their
+# arguments from x86_64 pt_regs (bpf/task.bpf.h: nbw_syscall_args). A port
+# needs both per architecture; until then other machines stop at configure.
+if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
+  message(FATAL_ERROR "nbwarden: the sensor supports x86_64 only (its syscall numbers and "
+                      "pt_regs layout, cmake/BpfObject.cmake); this machine is "
+                      "${CMAKE_SYSTEM_PROCESSOR}")
 endif()
+set(NBW_BPF_ARCH x86)
+set(NBW_ASM_INCLUDE /usr/include/x86_64-linux-gnu)
 
 function(bpf_skeleton name)
   cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})

@@ -44,7 +44,7 @@ struct AgentOptions {
   std::vector<uint32_t> track_pids;
   std::string status_path = "/run/nbwarden/status.json";  // empty: none
   std::chrono::milliseconds stats_interval{5000};
-  // The kernel wakes the daemon only per batch (bpf/common.bpf.h); this
+  // The kernel wakes the daemon only per batch (bpf/event.bpf.h); this
   // bounds how long a lone event can wait in the ring.
   std::chrono::milliseconds drain_interval{20};
   SensorOptions sensor;

@@ -24,6 +24,14 @@
 #include "sensor/decode.h"
 
 namespace nbw {
+
+// The keys and values userspace writes into the maps (bpf/events.h), pinned
+// like the records in decode.cc: the kernel reads them byte for byte.
+static_assert(sizeof(struct nbw_comm_key) == 20 && offsetof(struct nbw_comm_key, comm) == 4);
+static_assert(sizeof(struct nbw_kill_key) == 20 && offsetof(struct nbw_kill_key, comm) == 4);
+static_assert(sizeof(struct nbw_deny_key) == 24 && offsetof(struct nbw_deny_key, addr) == 8);
+static_assert(sizeof(struct nbw_model_ext_key) == 12);
+
 namespace {}  // namespace
 
 void Sensor::SkelDeleter::operator()(sensor_bpf* s) const {
@@ -282,10 +290,7 @@ size_t Sensor::SweepInflight() {
 }
 
 Status Sensor::AddCandidateComm(std::string_view prefix) {
-  struct {
-    uint32_t prefixlen;
-    char comm[NBW_COMM_LEN];
-  } key{};
+  struct nbw_comm_key key = {};
   bool exact = prefix.ends_with('$');
   if (exact) prefix.remove_suffix(1);
   if (prefix.empty() || prefix.size() >= NBW_COMM_LEN) {
