@@ -157,6 +157,10 @@ int PolicyCheck(const std::string& path) {
     std::fprintf(stderr, "%s\n", rules.status().message().c_str());
     return 1;
   }
+  if (auto mg = nbw::ModelGuardPolicy::LoadPath(path); !mg.ok()) {
+    std::fprintf(stderr, "%s\n", mg.status().message().c_str());
+    return 1;
+  }
   // What nbwarden-exec reads from the same tree: Landlock rules and seccomp
   // profiles, validated here so a bad one is found before a kernel starts.
   size_t landlock = 0, profiles = 0;

@@ -148,6 +148,91 @@ sinks:
   }
 }
 
+// Issue 11 (3.6): a list or mapping where a string belongs used to throw
+// YAML::TypedBadConversion out of Parse (nbwarden config check and nbwardend
+// died with SIGABRT, status 134).
+TEST(DaemonConfigParse, WrongTypesAreErrorsNamingTheFieldNotACrash) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"spool_dir: [a]\n", "c.yaml:1:12: spool_dir: must be a string, not a list"},
+      {"sinks:\n  - {type: syslog, address: \"h:1\", facility: [auth]}\n",
+       "c.yaml:2:46: sinks[0].facility: must be a string, not a list"},
+      {"sinks:\n  - {type: [file], path: /x}\n",
+       "c.yaml:2:12: sinks[0].type: must be a string, not a list"},
+      {"sinks:\n  - {type: file, name: {a: 1}, path: /x}\n",
+       "c.yaml:2:24: sinks[0].name: must be a string, not a mapping"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {X-A: [a]}}\n",
+       "c.yaml:2:54: sinks[0].headers.X-A: must be a string, not a list"},
+      {"stream: {path: [a]}\n", "c.yaml:1:16: stream.path: must be a string, not a list"},
+      {"stream: {path: /s, tls_listen: \"h:1\", tls_cert: [a]}\n",
+       "c.yaml:1:49: stream.tls_cert: must be a string, not a list"},
+      {"sinks:\n  - {type: file, path: /x, keep: -1}\n",
+       "c.yaml:2:34: sinks[0].keep: must be a whole number from 0 to 100"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", timeout_ms: {a: 1}}\n",
+       "c.yaml:2:51: sinks[0].timeout_ms: must be a whole number from 1 to 600000"},
+      {"stream: {path: /s, backlog: lots}\n",
+       "c.yaml:1:29: stream.backlog: must be a whole number from 0 to 100000"},
+      {"limits: {dedup: [true]}\n", "c.yaml:1:17: limits.dedup: must be true or false"},
+      {"{? [a] : b}\n", "c.yaml:1:4: a key must be a string, not a list or mapping"},
+      {"sinks: []\nspool_dir: /a\nsinks: []\n",
+       "c.yaml:3:1: 'sinks' is given twice in this mapping (first at 1:1)"},
+      {"sinks:\n  - {type: file, path: /a, path: /b}\n",
+       "c.yaml:2:28: 'path' is given twice in this mapping (first at 2:18)"},
+  };
+  for (const auto& k : cases) {
+    auto r = DaemonConfig::Parse(k.yaml, "c.yaml", "host");
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_EQ(r.status().message(), k.error) << k.yaml;
+  }
+}
+
+// Issue 11 (3.9): a header value with CR/LF split the webhook's request; a
+// sink name with a NUL made its spool and offset file one file.
+TEST(DaemonConfigParse, HeaderAndSinkNameInjectionIsRefused) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {X-A: \"1\\r\\nEvil: 2\"}}\n",
+       "c.yaml:2:54: sinks[0].headers.X-A: a header value must not hold CR, LF, NUL or other "
+       "control characters"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {X-A: \"a\\x01\"}}\n",
+       "c.yaml:2:54: sinks[0].headers.X-A: a header value must not hold CR, LF, NUL or other "
+       "control characters"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {\"X A\": b}}\n",
+       "c.yaml:2:49: sinks[0].headers.X A: a header name must be an HTTP token (RFC 7230)"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {\"X\\nY\": b}}\n",
+       "c.yaml:2:49: sinks[0].headers.X\nY: a header name must be an HTTP token (RFC 7230)"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/a\\r\\nX: 1\"}\n",
+       "c.yaml:2:26: sinks[0].url: http://h/a\r\nX: 1: must not hold spaces or control "
+       "characters"},
+      {"sinks:\n  - {type: file, path: /x, name: \"a\\0b\"}\n",
+       "c.yaml:2:34: sinks[0].name: must not hold a NUL character"},
+      {"sinks:\n  - {type: file, path: /x, name: \"a b\"}\n",
+       "c.yaml:2:34: sinks[0].name: must be 1 to 64 letters, digits, '.', '_' or '-', not "
+       "starting with '.' (it names the spool file)"},
+      {"sinks:\n  - {type: file, path: /x, name: ../x}\n",
+       "c.yaml:2:34: sinks[0].name: must be 1 to 64 letters, digits, '.', '_' or '-', not "
+       "starting with '.' (it names the spool file)"},
+      {"sinks:\n  - {type: syslog, address: \"h:1\", app_name: \"a\\nb\"}\n",
+       "c.yaml:2:46: sinks[0].app_name: must be 1 to 48 printable ASCII characters"},
+  };
+  for (const auto& k : cases) {
+    auto r = DaemonConfig::Parse(k.yaml, "c.yaml", "host");
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_EQ(r.status().message(), k.error) << k.yaml;
+  }
+  auto ok = DaemonConfig::Parse(
+      "sinks:\n  - {type: webhook, url: \"http://h/\", name: soc_1.a-b,\n"
+      "     headers: {Authorization: \"Bearer a/b+c=\", X-Tab: \"a\\tb\"}}\n",
+      "c.yaml", "host");
+  EXPECT_TRUE(ok.ok()) << ok.status().message();
+}
+
 }  // namespace
 }  // namespace nbw
 
