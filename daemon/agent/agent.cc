@@ -406,13 +406,8 @@ void Agent::ReportStats(bool final) {
   // Atomic replace: readers never see half a file.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);
-  const std::string tmp = opts_.status_path + ".tmp";
-  if (std::FILE* f = std::fopen(tmp.c_str(), "we")) {
-    const std::string text = st.dump(2) + "\n";
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-    ::chmod(tmp.c_str(), 0644);
-    std::filesystem::rename(tmp, opts_.status_path, ec);
+  if (Status s = WriteFileAtomic(opts_.status_path, st.dump(2) + "\n", 0644); !s.ok()) {
+    spdlog::warn("status file: {}", s.message());
   }
 }
 

@@ -4,11 +4,9 @@
 #include <errno.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <map>
 #include <set>
 
@@ -345,16 +343,14 @@ Result<std::unique_ptr<AlertRouter>> AlertRouter::Start(DaemonConfig config, Dro
     r->stream_ = std::move(st).value();
   }
   if (config.sinks.empty()) return r;
-  std::error_code ec;
-  std::filesystem::create_directories(config.spool_dir, ec);
-  if (ec) return Status::Error("spool_dir " + config.spool_dir, ec.message());
-  chmod(config.spool_dir.c_str(), 0700);  // alerts name users and paths
+  auto dir = SpoolDir::Open(config.spool_dir);
+  if (!dir.ok()) return dir.status();
   for (auto& sc : config.sinks) {
     auto run = std::make_unique<Runner>();
     run->name = sc.name;
     run->type = sc.type;
     run->sink = std::move(sc.sink);
-    auto spool = SpoolLog::Open(config.spool_dir + "/" + sc.name + ".spool", sc.spool_max_bytes);
+    auto spool = SpoolLog::Open(*dir, sc.name + ".spool", sc.spool_max_bytes);
     if (!spool.ok()) return spool.status();
     run->spool = std::move(spool).value();
     const uint64_t pending = run->spool->pending_lines();
