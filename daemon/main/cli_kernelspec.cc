@@ -83,9 +83,7 @@ int KernelspecInstall(const KernelspecOptions& o) {
   // The profile must load now, not when a user starts a kernel.
   const std::string profile = o.profile.empty() ? "notebook-kernel" : o.profile;
   const bool profile_is_file = ResolveProfilePath(profile, "") == profile;
-  const std::string dir = o.profiles_dir.empty() ? kDefaultProfileDir : o.profiles_dir;
-  const std::string profile_path = ResolveProfilePath(profile, dir);
-  if (auto p = SeccompProfile::Load(profile_path); !p.ok()) {
+  if (auto p = LoadNamedProfile(profile, o.profiles_dir); !p.ok()) {
     std::fprintf(stderr, "%s: --profile: %s\n", kWho, p.status().message().c_str());
     return 2;
   }
@@ -143,10 +141,12 @@ int KernelspecInstall(const KernelspecOptions& o) {
     argv.erase(argv.begin(), sep + 1);
   }
   std::vector<std::string> wrapped = {o.exec_path.empty() ? DefaultExecPath() : o.exec_path,
-                                      "--profile", profile_is_file ? profile_path : profile};
-  if (!profile_is_file && dir != kDefaultProfileDir) {
+                                      "--profile", profile};
+  // Only a directory the operator named is passed on: without one,
+  // nbwarden-exec resolves NAME as LoadNamedProfile did here.
+  if (!profile_is_file && !o.profiles_dir.empty()) {
     wrapped.push_back("--profiles");
-    wrapped.push_back(dir);
+    wrapped.push_back(o.profiles_dir);
   }
   if (!o.landlock.empty()) {
     wrapped.push_back("--landlock");

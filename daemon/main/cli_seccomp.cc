@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "common/bundled_policy.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
 #include "process/proc_fs.h"
@@ -23,6 +24,15 @@
 #include "seccomp/recorder.h"
 
 namespace nbw::cli {
+
+Result<SeccompProfile> LoadNamedProfile(const std::string& name_or_file, const std::string& dir) {
+  const std::string path =
+      ResolveProfilePath(name_or_file, dir.empty() ? DefaultProfilesDir() : dir);
+  auto text = ReadPolicyText(path, 4 << 20);
+  if (!text.ok()) return text.status();
+  return SeccompProfile::Parse(*text, path);
+}
+
 namespace {
 
 volatile sig_atomic_t g_child = 0;
@@ -150,7 +160,7 @@ int SeccompRecord(const RecordOptions& o) {
   }
   std::optional<SeccompProfile> base;
   if (!o.base.empty()) {
-    auto b = SeccompProfile::Load(ResolveProfilePath(o.base, o.profiles_dir));
+    auto b = LoadNamedProfile(o.base, o.profiles_dir);
     if (!b.ok()) {
       std::fprintf(stderr, "%s: --base: %s\n", who, b.status().message().c_str());
       return 2;
@@ -222,8 +232,7 @@ int SeccompExport(const ExportOptions& o) {
                  o.format.c_str());
     return 2;
   }
-  const std::string path = ResolveProfilePath(o.profile, o.profiles_dir);
-  auto p = SeccompProfile::Load(path);
+  auto p = LoadNamedProfile(o.profile, o.profiles_dir);
   if (!p.ok()) {
     std::fprintf(stderr, "%s: %s\n", who, p.status().message().c_str());
     return 1;
@@ -235,7 +244,7 @@ int SeccompExport(const ExportOptions& o) {
     return 1;
   }
   nbw::ExportOptions eo;
-  eo.name = o.name.empty() ? std::filesystem::path(path).stem().string() : o.name;
+  eo.name = o.name.empty() ? std::filesystem::path(o.profile).stem().string() : o.name;
   eo.caps = o.caps;
   const std::string text = RenderProfile(*p, *format, eo);
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -342,26 +342,26 @@ int main(int argc, char** argv) {
 
   auto* seccomp = app.add_subcommand("seccomp", "seccomp profiles");
   seccomp->require_subcommand(1);
+  // Profile NAMEs: under --profiles, else the installed policy's seccomp/,
+  // else the built-in profiles, as nbwarden-exec finds them.
+  const std::string profiles_help =
+      "where profile NAMEs live (default here: " + nbw::DefaultProfilesDir() + ")";
   nbw::cli::RecordOptions rec;
-  rec.profiles_dir = nbw::kDefaultProfileDir;
   auto* record = seccomp->add_subcommand(
       "record",
       "record the syscalls of a process tree (in the kernel) and write the minimal profile");
   record->add_option("--pid", rec.pid, "record this running process and its descendants");
   record->add_option("-o,--output", rec.out, "write the profile here (default: stdout)");
   record->add_option("--base", rec.base, "merge with this profile (NAME or FILE)");
-  record->add_option("--profiles", rec.profiles_dir, "where profile NAMEs live")
-      ->capture_default_str();
+  record->add_option("--profiles", rec.profiles_dir, profiles_help);
   record->add_option("--format", rec.format, "docker, oci or k8s")->capture_default_str();
   record->add_option("--duration", rec.duration_s, "with --pid: stop after SECONDS");
   record->add_option("cmd", rec.cmd, "-- CMD ARGS...: run and record this");
   nbw::cli::ExportOptions exp;
-  exp.profiles_dir = nbw::kDefaultProfileDir;
   auto* exportc = seccomp->add_subcommand("export", "print a profile for docker, oci or k8s");
   exportc->add_option("profile", exp.profile, "NAME or FILE")->required();
   exportc->add_option("--format", exp.format, "docker, oci or k8s")->capture_default_str();
-  exportc->add_option("--profiles", exp.profiles_dir, "where profile NAMEs live")
-      ->capture_default_str();
+  exportc->add_option("--profiles", exp.profiles_dir, profiles_help);
   exportc->add_option("--name", exp.name, "k8s: metadata.name (default: the profile's)");
   exportc->add_option("--cap", exp.caps,
                       "oci/k8s: a capability the container has (CAP_*), for includes/excludes");
@@ -373,8 +373,7 @@ int main(int argc, char** argv) {
       "install", "wrap a kernelspec so its kernels start under nbwarden-exec");
   ks_install->add_option("--wrap", ks.wrap, "the kernelspec's name (e.g. python3)")->required();
   ks_install->add_option("--profile", ks.profile, "seccomp profile (default notebook-kernel)");
-  ks_install->add_option("--profiles", ks.profiles_dir,
-                         "where profile NAMEs live (default /etc/nbwarden/policies/seccomp)");
+  ks_install->add_option("--profiles", ks.profiles_dir, profiles_help);
   ks_install->add_option("--landlock", ks.landlock, "Landlock rules for nbwarden-exec");
   ks_install->add_option("--kernels-dir", ks.kernels_dir,
                          "look only here (default: Jupyter's search path)");
