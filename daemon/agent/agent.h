@@ -163,9 +163,11 @@ class Agent {
   // The control socket and the metrics endpoint (agent_control.cc). Control
   // connections are capped (in all, and per peer uid but root's), must send
   // their request within kControlIdle, and are refused when fds run short.
-  static constexpr size_t kControlMax = 16, kControlPerUid = 4;
+  // The metrics endpoint takes at most kMetricsMax at once, each for 5 s.
+  static constexpr size_t kControlMax = 16, kControlPerUid = 4, kMetricsMax = 16;
   static constexpr std::chrono::seconds kControlIdle{5};
   struct ControlConnections;
+  struct MetricsConnections;
   Status StartControl();
   void AcceptControl();
   void ServeControl(boost::asio::local::stream_protocol::socket sock);
@@ -194,6 +196,8 @@ class Agent {
   uint64_t control_refused_ = 0;
   std::shared_ptr<ControlConnections> control_conns_;
   std::unique_ptr<boost::asio::steady_timer> control_backoff_;  // after a failed accept
+  std::shared_ptr<MetricsConnections> metrics_conns_;
+  std::unique_ptr<boost::asio::steady_timer> metrics_backoff_;
   uint64_t pressure_events_ = 0;
   std::optional<std::chrono::steady_clock::time_point> last_pressure_alert_;
   uint64_t stream_pressure_seen_ = 0;

@@ -123,6 +123,18 @@ struct Agent::ControlConnections {
   uint64_t served = 0, refused_busy = 0, refused_fds = 0, timed_out = 0, accept_failed = 0;
 };
 
+// The metrics endpoint's open connections: each holds a slot until its last
+// handler is gone (which may be after the agent, inside the io_context).
+struct Agent::MetricsConnections {
+  struct Slot {
+    explicit Slot(std::shared_ptr<MetricsConnections> o) : owner(std::move(o)) { owner->open++; }
+    ~Slot() { owner->open--; }
+    const std::shared_ptr<MetricsConnections> owner;
+  };
+  size_t open = 0;
+  uint64_t served = 0, refused = 0, accept_failed = 0;
+};
+
 void Agent::AcceptControl() {
   control_->async_accept([this](const boost::system::error_code& ec, local::socket sock) {
     if (ec == asio::error::operation_aborted || stopping_) return;
@@ -206,6 +218,7 @@ void Agent::ServeControl(local::socket sock) {
 }
 
 void Agent::StopControl() {
+  if (metrics_backoff_) metrics_backoff_->cancel();
   if (!control_) return;
   boost::system::error_code ec;
   control_->close(ec);
@@ -216,16 +229,25 @@ void Agent::StopControl() {
 }
 
 nlohmann::json Agent::ControlStatusJson() const {
-  if (!control_conns_) return nlohmann::json::object();
-  const ControlConnections& c = *control_conns_;
-  return {{"open", c.live.size()},
-          {"served", c.served},
-          {"refused_peer", control_refused_},
-          {"refused_busy", c.refused_busy},
-          {"refused_fds", c.refused_fds},
-          {"timed_out", c.timed_out},
-          {"accept_failed", c.accept_failed},
-          {"pressure_events", pressure_events_}};
+  nlohmann::json j = {{"pressure_events", pressure_events_}};
+  if (control_conns_) {
+    const ControlConnections& c = *control_conns_;
+    j.update({{"open", c.live.size()},
+              {"served", c.served},
+              {"refused_peer", control_refused_},
+              {"refused_busy", c.refused_busy},
+              {"refused_fds", c.refused_fds},
+              {"timed_out", c.timed_out},
+              {"accept_failed", c.accept_failed}});
+  }
+  if (metrics_conns_) {
+    const MetricsConnections& m = *metrics_conns_;
+    j["metrics"] = {{"open", m.open},
+                    {"served", m.served},
+                    {"refused", m.refused},
+                    {"accept_failed", m.accept_failed}};
+  }
+  return j;
 }
 
 void Agent::ReportPressure(const std::string& what) {
@@ -278,6 +300,8 @@ Status Agent::StartMetrics() {
   if (!ec) metrics_->bind(ep, ec);
   if (!ec) metrics_->listen(16, ec);
   if (ec) return Status::Error("metrics " + opts_.metrics_listen, ec.message());
+  metrics_conns_ = std::make_shared<MetricsConnections>();
+  metrics_backoff_ = std::make_unique<asio::steady_timer>(io_);
   AcceptMetrics();
   spdlog::info("agent: metrics on http://{}/metrics", opts_.metrics_listen);
   return Status::Ok();
@@ -334,41 +358,60 @@ std::string Agent::MetricsText() {
 void Agent::AcceptMetrics() {
   metrics_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec == asio::error::operation_aborted || stopping_) return;
-    if (!ec) {
-      auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
-      auto buf = std::make_shared<beast::flat_buffer>();
-      auto req = std::make_shared<http::request<http::empty_body>>();
-      stream->expires_after(std::chrono::seconds(5));  // a slow client is dropped
-      http::async_read(*stream, *buf, *req,
-                       [this, stream, buf, req](const boost::system::error_code& rec, size_t) {
-                         if (rec) return;
-                         auto res = std::make_shared<http::response<http::string_body>>();
-                         res->version(req->version());
-                         res->keep_alive(false);
-                         const std::string target(req->target());
-                         if (req->method() != http::verb::get) {
-                           res->result(http::status::method_not_allowed);
-                         } else if (target == "/metrics") {
-                           res->set(http::field::content_type, "text/plain; version=0.0.4");
-                           res->body() = MetricsText();
-                         } else if (target == "/healthz") {
-                           // Healthy: the sensor is attached and the loop
-                           // answers (this reply is the loop answering).
-                           const bool ok = sensor_ != nullptr && !stopping_;
-                           res->result(ok ? http::status::ok : http::status::service_unavailable);
-                           res->body() = ok ? "ok\n" : "stopping\n";
-                         } else {
-                           res->result(http::status::not_found);
-                         }
-                         res->prepare_payload();
-                         http::async_write(*stream, *res,
-                                           [stream, res](const boost::system::error_code&, size_t) {
-                                             boost::system::error_code ignored;
-                                             stream->socket().shutdown(tcp::socket::shutdown_both,
-                                                                       ignored);
-                                           });
-                       });
+    MetricsConnections& m = *metrics_conns_;
+    if (ec) {
+      m.accept_failed++;
+      ReportPressure("the metrics endpoint could not accept a connection: " + ec.message());
+      metrics_backoff_->expires_after(std::chrono::milliseconds(100));
+      metrics_backoff_->async_wait([this](const boost::system::error_code& tec) {
+        if (!tec && !stopping_) AcceptMetrics();
+      });
+      return;
     }
+    // Any local user can connect: bounded in number here, in time below.
+    if (const size_t left = m.open < kMetricsMax ? FdHeadroom() : 0; left < kFdReserve) {
+      m.refused++;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+      ReportPressure(fmt::format("a metrics connection was refused: {} open (cap {}), {} fds left",
+                                 m.open, kMetricsMax, left));
+      return AcceptMetrics();
+    }
+    m.served++;
+    auto slot = std::make_shared<MetricsConnections::Slot>(metrics_conns_);
+    auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
+    auto buf = std::make_shared<beast::flat_buffer>();
+    auto req = std::make_shared<http::request<http::empty_body>>();
+    stream->expires_after(std::chrono::seconds(5));  // a slow client is dropped
+    http::async_read(*stream, *buf, *req,
+                     [this, slot, stream, buf, req](const boost::system::error_code& rec, size_t) {
+                       if (rec) return;
+                       auto res = std::make_shared<http::response<http::string_body>>();
+                       res->version(req->version());
+                       res->keep_alive(false);
+                       const std::string target(req->target());
+                       if (req->method() != http::verb::get) {
+                         res->result(http::status::method_not_allowed);
+                       } else if (target == "/metrics") {
+                         res->set(http::field::content_type, "text/plain; version=0.0.4");
+                         res->body() = MetricsText();
+                       } else if (target == "/healthz") {
+                         // Healthy: the sensor is attached and the loop answers (this
+                         // reply is the loop answering).
+                         const bool ok = sensor_ != nullptr && !stopping_;
+                         res->result(ok ? http::status::ok : http::status::service_unavailable);
+                         res->body() = ok ? "ok\n" : "stopping\n";
+                       } else {
+                         res->result(http::status::not_found);
+                       }
+                       res->prepare_payload();
+                       http::async_write(
+                           *stream, *res,
+                           [slot, stream, res](const boost::system::error_code&, size_t) {
+                             boost::system::error_code ignored;
+                             stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+                           });
+                     });
     AcceptMetrics();
   });
 }

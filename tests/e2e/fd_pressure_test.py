@@ -17,9 +17,10 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 from model_guard_test import NOTEBOOK, make_models, sha256
-from nbwtest import Daemon, KernelSession, free_port, require_root
+from nbwtest import Daemon, KernelSession, alert_schema, free_port, require_root
 
 GROUP = "nbwtest-fd"
 NOBODY = 65534
@@ -29,6 +30,7 @@ PER_UID = 4          # Agent::kControlPerUid
 IN_ALL = 16          # Agent::kControlMax
 STREAM_PER_UID = 8   # AlertStream::kPerUid
 HANDSHAKES = 16      # AlertStream::kMaxHandshakes
+METRICS = 16         # Agent::kMetricsMax
 
 
 def flood(path, gid, seconds, out_fd):
@@ -201,6 +203,7 @@ class FdPressureTest(unittest.TestCase):
                       pressure[0]["summary"])
 
     def test_a_scan_short_of_fds_waits_and_still_finds_the_model_malicious(self):
+        import jsonschema
         self.start()
         pid = self.daemon.proc.pid
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
@@ -213,6 +216,7 @@ class FdPressureTest(unittest.TestCase):
             waits = self.daemon.wait_for(lambda l: l.get("kind") == "alert"
                                          and l["rule"]["id"] == "NBW-SELF-004", 10)
             self.assertEqual(len(waits), 1)
+            jsonschema.validate(waits[0], alert_schema())
             self.assertEqual(waits[0]["severity"], "error")
             self.assertIn("the scan of model %s waits: opening it failed (Too many open files)"
                           % path, waits[0]["summary"])
@@ -252,9 +256,10 @@ def closed_within(socks, seconds):
     return len(closed)
 
 
-class StreamCapsTest(unittest.TestCase):
-    """The alert stream: per-uid and handshake caps, so subscribers that do
-    not subscribe cannot hold its fds either."""
+class ListenerCapsTest(unittest.TestCase):
+    """The alert stream (per-uid and handshake caps) and the metrics
+    endpoint (a cap in all, 5 s each): peers that attach and say nothing
+    cannot hold the daemon's fds through them either."""
 
     def setUp(self):
         require_root()
@@ -336,6 +341,25 @@ class StreamCapsTest(unittest.TestCase):
         silent = self.socks[-30:]
         self.assertEqual(closed_within(silent, 2), 30 - HANDSHAKES)
         self.assertEqual(closed_within(silent, 12), 30)  # the 10 s handshake timeout
+
+
+    def test_idle_metrics_connections_are_capped_and_time_out(self):
+        port = free_port()
+        self.daemon = Daemon("--control-socket", self.control, "--metrics-listen",
+                             "127.0.0.1:%d" % port)
+        for _ in range(40):
+            self.socks.append(socket.create_connection(("127.0.0.1", port)))
+        self.assertEqual(closed_within(self.socks, 2), 40 - METRICS)
+        st = control(self.control)["control"]["metrics"]
+        self.assertEqual((st["open"], st["refused"]), (METRICS, 40 - METRICS))
+        self.assertEqual(closed_within(self.socks, 6), 40)  # each has 5 s
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=10) as r:
+            self.assertEqual((r.status, r.read()), (200, b"ok\n"))
+        pressure = [l for l in self.daemon.lines() if l.get("kind") == "alert"
+                    and l["rule"]["id"] == "NBW-SELF-004"]
+        self.assertEqual(len(pressure), 1)
+        self.assertIn("a metrics connection was refused: %d open (cap %d)" % (METRICS, METRICS),
+                      pressure[0]["summary"])
 
 
 if __name__ == "__main__":
