@@ -22,9 +22,10 @@ namespace {
 
 // What was done is what the kernel did, read off the event, not assumed:
 // a kill rule's exec the kernel killed, a deny rule's connect it refused,
-// a syscall a seccomp filter refused (whatever the rule's own action).
+// a syscall a seccomp filter refused, or killed its caller for (whatever
+// the rule's own action).
 std::string_view ActionTaken(const Rule& rule, const Event& ev) {
-  if (ev.kind == EventKind::kSeccomp) return "denied";
+  if (ev.kind == EventKind::kSeccomp) return (ev.flags & NBW_F_SECCOMP_KILL) ? "killed" : "denied";
   if (rule.action == RuleAction::kKill && (ev.flags & NBW_F_KILLED)) return "killed";
   if (rule.action == RuleAction::kDeny && ev.kind == EventKind::kNet && ev.ret == -EPERM) {
     return "denied";

@@ -200,7 +200,11 @@ Result<LandlockRules> LandlockRules::Parse(const std::string& yaml, const std::s
 }
 
 Result<LandlockRules> LandlockRules::Load(const std::string& path) {
-  auto text = ReadFileBounded(path, 1 << 20);
+  return Load(path, [](const std::string& p) { return ReadFileBounded(p, 1 << 20); });
+}
+
+Result<LandlockRules> LandlockRules::Load(const std::string& path, const Reader& read) {
+  auto text = read(path);
   if (!text.ok()) return text.status();
   auto r = Parse(*text, path);
   if (!r.ok()) return r;
@@ -211,7 +215,7 @@ Result<LandlockRules> LandlockRules::Load(const std::string& path) {
     if (!seen.insert(file).second) {
       return Status::Error(from, "landlock.extends: '" + next + "' extends itself");
     }
-    auto t = ReadFileBounded(file, 1 << 20);
+    auto t = read(file);
     if (!t.ok()) return Status::Error(from, "landlock.extends: " + t.status().message());
     auto base = Parse(*t, file);
     if (!base.ok()) return base.status();
