@@ -81,7 +81,7 @@ Status Agent::Start() {
   if (Status s = ApplyModelPolicy(*model_policy_); !s.ok()) return s;
   guard_ = std::make_unique<ModelGuard>(
       io_, model_policy_, [this](const std::shared_ptr<ModelLoad>& l) { OnModelScanned(l); },
-      opts_.proc_root);
+      opts_.proc_root, [this](const std::string& what) { ReportPressure(what); });
   if (opts_.scope_pod) {
     if (own_pid_ns_ == 0) return Status::Error("--scope pod", "cannot read the own pid namespace");
     spdlog::info("agent: scope pod: only pid namespace {}", own_pid_ns_);
@@ -124,10 +124,7 @@ void Agent::Stop() {
   ReportStats(true);
   boost::system::error_code ec;
   signals_.cancel(ec);
-  if (control_) {
-    control_->close(ec);
-    ::unlink(opts_.control_path.c_str());
-  }
+  StopControl();
   if (metrics_) metrics_->close(ec);
   stats_timer_.cancel();
   drain_timer_.cancel();
@@ -199,6 +196,7 @@ void Agent::ArmStatsTimer() {
       spdlog::debug("sensor: swept {} enter/exit entries of untracked threads", n);
     }
     ReportFolds(false);
+    CheckStreamPressure();
     ReportStats(false);
     ArmStatsTimer();
   });
@@ -355,6 +353,7 @@ nlohmann::json Agent::StatusJson(bool final) {
                          {"cache_hits", g.cache_hits},
                          {"queue_full", g.queue_full},
                          {"open_failed", g.open_failed},
+                         {"resource_waits", g.resource_waits},
                          {"alerts_held", held_.size()},
                          {"alerts_released_unscanned", alerts_released_unscanned_}};
   }
@@ -375,10 +374,13 @@ nlohmann::json Agent::StatusJson(bool final) {
       st["stream"] = {{"subscribers", k->subscribers},
                       {"attached", k->attached},
                       {"refused", k->refused},
+                      {"refused_fds", k->refused_fds},
+                      {"accept_failed", k->accept_failed},
                       {"cut_off", k->cut_off},
                       {"sent", k->sent}};
     }
   }
+  st["control"] = ControlStatusJson();
   st["policy_version"] = policy_version_;
   return st;
 }
