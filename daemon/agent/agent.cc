@@ -87,7 +87,7 @@ Status Agent::Start() {
   }
   ScanRunningProcesses();
   for (uint32_t pid : opts_.track_pids) {
-    if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
+    if (Status s = TrackTree(pid, std::string(kRoleManual), "track-pid"); !s.ok()) {
       return s.Wrap(fmt::format("--track-pid {}", pid));
     }
   }
@@ -617,7 +617,7 @@ void Agent::HandleEvent(Event&& ev) {
   if (p.state != TrackState::kTarget) {
     // Tracked by the kernel but new to the table (raced start-up): adopt it.
     p.state = TrackState::kTarget;
-    if (p.role.empty()) p.role = "unknown", p.selector = "inherited";
+    if (p.role.empty()) p.role = kRoleUnknown, p.selector = "inherited";
   }
   if (ev.kind == EventKind::kFork && ev.candidate()) {
     // Parent was promoted after this child inherited "candidate".
@@ -625,11 +625,16 @@ void Agent::HandleEvent(Event&& ev) {
                          /*only_if_present=*/true);
   }
   if (ev.kind == EventKind::kExec && ev.ret == 0) {
-    // A watched process exec'd something a selector names (a launcher that
-    // execs the kernel): it takes that selector's role and identity.
-    if (auto m = targets_.Match(ev.comm, p.exe, p.argv); m && m->selector->name != p.selector) {
-      MakeTarget(p, *m->selector, true);
+    // A watched process exec'd something a selector names (a kernel a
+    // tracked launcher starts, or a child dressed as one): it stays in its
+    // tree with its root's identity, and takes the selector's role only if
+    // that is stricter than the one it has, here and in the kernel.
+    if (auto m = targets_.Match(ev.comm, p.exe, p.argv);
+        m && RoleIsStricter(m->selector->role, p.role)) {
+      p.role = m->selector->role;
+      p.selector = m->selector->name;
       (void)sensor_->Track(ev.tgid, KernelTrack::kTarget, RoleId(p.role), /*only_if_present=*/true);
+      EmitTarget(p, "exec");
     }
   }
   Observe(ev, p);
