@@ -556,8 +556,8 @@ void Agent::MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce)
   p.state = TrackState::kTarget;
   p.role = sel.role;
   p.selector = sel.name;
-  p.target_root = p.tgid;
   table_.RefreshIdentity(p);
+  table_.MakeRoot(p);
   counters_.targets_found++;
   if (announce) EmitTarget(p, "exec");
 }
@@ -658,7 +658,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   (*p)->state = TrackState::kTarget;
   (*p)->role = role;
   (*p)->selector = selector;
-  (*p)->target_root = root;
+  table_.MakeRoot(**p);
   counters_.targets_found++;
   EmitTarget(**p, selector == "track-pid" ? "track-pid" : "running");
 
@@ -682,7 +682,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
         (*c)->role = role;
         (*c)->selector = selector;
         (*c)->target_root = root;
-        if ((*c)->jupyter.kernel_id.empty()) (*c)->jupyter = (*p)->jupyter;
+        (*c)->jupyter = (*p)->jupyter;  // its own environment is only a claim
       }
       todo.push_back(child);
     }
