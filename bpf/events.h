@@ -14,7 +14,7 @@
 #ifndef NBW_EVENTS_H
 #define NBW_EVENTS_H
 
-#define NBW_ABI_VERSION 4
+#define NBW_ABI_VERSION 5
 
 #define NBW_COMM_LEN 16
 #define NBW_NSTR 5	     /* blobs per event */
@@ -57,6 +57,11 @@ enum nbw_kind {
 #define NBW_F_KILLED (1u << 5)	     /* exec: the kernel sent SIGKILL (kill_exec) */
 #define NBW_F_MODEL_WINDOW (1u << 6) /* inside a model-load window (own or inherited) */
 #define NBW_F_ENV_CUT (1u << 7)	     /* exec: the environment scan hit a bound */
+/* SECCOMP events: how the filter refused (none of the first three: ERRNO) */
+#define NBW_F_SECCOMP_TRAP (1u << 12)	      /* SECCOMP_RET_TRAP: SIGSYS sent, syscall skipped */
+#define NBW_F_SECCOMP_KILL (1u << 13)	      /* SECCOMP_RET_KILL_*: the thread died of SIGSYS */
+#define NBW_F_SECCOMP_KILL_PROCESS (1u << 14) /* ...and the whole process with it */
+#define NBW_F_SYSCALL_I386 (1u << 15)	      /* hdr.syscall and args are i386's (int 0x80) */
 
 /* Values of the tracked map (maps.h: tracked) */
 #define NBW_TRACK_TARGET 1    /* a target: every event is reported */
@@ -110,8 +115,10 @@ struct nbw_hdr {
  *           blob (setns, finit_module, ...), [5] is that file's inode.
  *  SIGNAL:  [0] target pid [1] signal [2] target tgid (tgkill)
  *  SECCOMP: [0..5] the refused syscall's raw arguments; hdr.syscall, hdr.ret
- *           (the errno the filter returned). A refused syscall never reaches
- *           sys_enter: it shows as an exit without an enter (bpf/seccomp.bpf.h).
+ *           (the errno the filter returned; 0 for TRAP and KILL, which do
+ *           not return one; hdr.flags NBW_F_SECCOMP_*, NBW_F_SYSCALL_I386).
+ *           A refused syscall never reaches sys_enter: it shows as an exit
+ *           without an enter, a KILL as its thread's exit (bpf/seccomp.bpf.h).
  *  MODEL:   [0] fd [1] NBW_MODEL_BY_* [2] inode [3] device (kernel dev_t)
  *           [4] file size [5] window id; str: 0 path of the opened file
  */

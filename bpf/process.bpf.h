@@ -326,6 +326,7 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 	/* Before the tracked test: a process untracked by userspace keeps its
 	 * filtered bit until here. */
 	if (nbw_is_filtered(tgid)) {
+		nbw_seccomp_on_exit(task);
 		bpf_map_delete_elem(&seccomp_entered, &id);
 		if (nbw_group_dead(task))
 			nbw_mark_filtered(tgid, false);

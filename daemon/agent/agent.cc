@@ -22,9 +22,10 @@ namespace {
 
 // What was done is what the kernel did, read off the event, not assumed:
 // a kill rule's exec the kernel killed, a deny rule's connect it refused,
-// a syscall a seccomp filter refused (whatever the rule's own action).
+// a syscall a seccomp filter refused, or killed its caller for (whatever
+// the rule's own action).
 std::string_view ActionTaken(const Rule& rule, const Event& ev) {
-  if (ev.kind == EventKind::kSeccomp) return "denied";
+  if (ev.kind == EventKind::kSeccomp) return (ev.flags & NBW_F_SECCOMP_KILL) ? "killed" : "denied";
   if (rule.action == RuleAction::kKill && (ev.flags & NBW_F_KILLED)) return "killed";
   if (rule.action == RuleAction::kDeny && ev.kind == EventKind::kNet && ev.ret == -EPERM) {
     return "denied";
@@ -406,13 +407,8 @@ void Agent::ReportStats(bool final) {
   // Atomic replace: readers never see half a file.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);
-  const std::string tmp = opts_.status_path + ".tmp";
-  if (std::FILE* f = std::fopen(tmp.c_str(), "we")) {
-    const std::string text = st.dump(2) + "\n";
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-    ::chmod(tmp.c_str(), 0644);
-    std::filesystem::rename(tmp, opts_.status_path, ec);
+  if (Status s = WriteFileAtomic(opts_.status_path, st.dump(2) + "\n", 0644); !s.ok()) {
+    spdlog::warn("status file: {}", s.message());
   }
 }
 

@@ -59,6 +59,8 @@ std::string DefaultExecPath() {
   return "/usr/local/bin/nbwarden-exec";
 }
 
+constexpr size_t kMaxResourceBytes = 16 << 20;  // a logo, a JS file
+
 bool WriteFile(const fs::path& path, const std::string& text, mode_t mode) {
   if (Status st = WriteFileAtomic(path, text, mode); !st.ok()) {
     std::fprintf(stderr, "%s: %s\n", kWho, st.message().c_str());
@@ -163,16 +165,34 @@ int KernelspecInstall(const KernelspecOptions& o) {
   if (!o.as.empty()) {
     target_dir = spec_dir.parent_path() / o.as;
     std::error_code ec;
-    fs::create_directories(target_dir, ec);
+    if (fs::is_symlink(target_dir, ec)) {
+      std::fprintf(stderr, "%s: %s: is a symbolic link: refusing to write through it\n", kWho,
+                   target_dir.c_str());
+      return 1;
+    }
+    fs::create_directory(target_dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "%s: %s: %s\n", kWho, target_dir.c_str(), ec.message().c_str());
+      return 1;
+    }
     // Logos and other resources come along; kernel.json is written below.
+    // Copied by the one writer that follows no link (copy_file would write
+    // through one planted in the target directory).
     for (const auto& e : fs::directory_iterator(spec_dir, ec)) {
-      if (e.is_regular_file(ec) && !e.is_symlink(ec) && e.path().filename() != "kernel.json") {
-        fs::copy_file(e.path(), target_dir / e.path().filename(),
-                      fs::copy_options::overwrite_existing, ec);
+      if (!e.is_regular_file(ec) || e.is_symlink(ec) || e.path().filename() == "kernel.json") {
+        continue;
+      }
+      auto data = ReadFileBounded(e.path(), kMaxResourceBytes + 1);
+      if (data.ok() && data->size() > kMaxResourceBytes) {
+        data = Status::Error(e.path().string(), "larger than 16 MiB");
+      }
+      if (!data.ok() || !WriteFile(target_dir / e.path().filename(), *data, 0644)) {
+        if (!data.ok()) std::fprintf(stderr, "%s: %s\n", kWho, data.status().message().c_str());
+        return 1;
       }
     }
     if (ec) {
-      std::fprintf(stderr, "%s: %s: %s\n", kWho, target_dir.c_str(), ec.message().c_str());
+      std::fprintf(stderr, "%s: %s: %s\n", kWho, spec_dir.c_str(), ec.message().c_str());
       return 1;
     }
     const std::string display = spec.contains("display_name") && spec["display_name"].is_string()

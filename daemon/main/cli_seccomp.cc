@@ -175,18 +175,20 @@ int SeccompRecord(const RecordOptions& o) {
   const auto stats = (*rec)->stats();
   RecordingMerge merge;
   SeccompProfile p = ProfileFromRecording(names.names, base ? &*base : nullptr, &merge);
+  // /dev/stdout is this process's stdout whatever it is (a file too):
+  // written as such, never by following the link.
+  const bool to_file = !o.out.empty() && o.out != "-" && o.out != "/dev/stdout";
   nbw::ExportOptions eo;
-  eo.name =
-      o.out.empty() || o.out == "-" ? "recorded" : std::filesystem::path(o.out).stem().string();
+  eo.name = to_file ? std::filesystem::path(o.out).stem().string() : "recorded";
   const std::string text = RenderProfile(p, *format, eo);
-  if (o.out.empty() || o.out == "-") {
+  if (!to_file) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
-  } else if (Status st = WriteFileAtomic(o.out, text, 0644); !st.ok()) {
+  } else if (Status st = WriteFileAtomic(o.out, text, 0644, SpecialFiles::kWriteThrough);
+             !st.ok()) {
     std::fprintf(stderr, "%s: %s\n", who, st.message().c_str());
     return 2;
   }
-  const bool to_file = !o.out.empty() && o.out != "-";
   std::fprintf(stderr, "%s: %zu syscall(s) from %llu process(es)%s%s\n", who, names.names.size(),
                static_cast<unsigned long long>(1 + stats.forks), to_file ? "; wrote " : "",
                to_file ? o.out.c_str() : "");

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "common/terminal_text.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
 
@@ -167,15 +168,19 @@ int Tail(const TailOptions& o) {
       if (o.json) {
         std::printf("%s\n", line.c_str());
       } else {
+        // Every field escaped: paths, argv and names in an alert are the
+        // watched processes' to choose, and a terminal obeys what it prints.
         const std::string time = Str(a, "time");
         std::string sev = Str(a, "severity");
         std::transform(sev.begin(), sev.end(), sev.begin(), ::toupper);
         const std::string user = Str(a, "target", "user");
         std::printf("%s  %s%-9s%s  %-12s  %s  %s  %s\n",
-                    time.size() > 19 ? time.substr(11, 8).c_str() : time.c_str(),
-                    colour ? Colour(rank) : "", sev.c_str(), colour ? "\033[0m" : "",
-                    Str(a, "rule", "id").c_str(), Str(a, "host").c_str(),
-                    user.empty() ? "-" : user.c_str(), Str(a, "summary").c_str());
+                    TerminalSafe(time.size() > 19 ? time.substr(11, 8) : time).c_str(),
+                    colour ? Colour(rank) : "", TerminalSafe(sev).c_str(), colour ? "\033[0m" : "",
+                    TerminalSafe(Str(a, "rule", "id")).c_str(),
+                    TerminalSafe(Str(a, "host")).c_str(),
+                    user.empty() ? "-" : TerminalSafe(user).c_str(),
+                    TerminalSafe(Str(a, "summary")).c_str());
       }
       std::fflush(stdout);
       if (o.count && ++shown >= o.count) return 0;

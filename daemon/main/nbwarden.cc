@@ -9,14 +9,18 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/bundled_policy.h"
+#include "common/terminal_text.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
+#include "main/command_line.h"
 #include "policy/policy_files.h"
 #include "policy/rules.h"
 #include "policy/targets.h"
@@ -88,9 +92,11 @@ int Reload(const std::string& socket_path) {
 }
 
 int Status(const std::string& path, const std::string& socket_path) {
-  // The control socket first (live counters, sinks' health); the status
-  // file when it cannot be reached (an older daemon, or no access).
-  std::string text;
+  // The control socket first (live counters, sinks' health): a daemon that
+  // answers is running, which a control-group member could not learn with
+  // kill(pid, 0) on root's daemon (EPERM). The status file when the socket
+  // cannot be reached (an older daemon, or no access): then the pid says.
+  std::string text, unreachable;
   if (auto live = Control(socket_path, "status"); live.ok()) {
     text = live->dump();
   } else {
@@ -101,12 +107,19 @@ int Status(const std::string& path, const std::string& socket_path) {
       return 1;
     }
     text = *file;
+    unreachable = live.status().message();
   }
   try {
     auto j = nlohmann::json::parse(text);
-    bool alive = j.value("running", false) && kill(j.value("pid", 0), 0) == 0;
-    fmt::print("daemon:   {} (pid {})\n", alive ? "running" : "not running", j.value("pid", 0));
-    fmt::print("policy:   {} (version {})\n", j.value("policy", ""), j.value("policy_version", ""));
+    const int pid = j.value("pid", 0);
+    bool alive = j.value("running", false);
+    if (!unreachable.empty()) alive = alive && pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    fmt::print("daemon:   {} (pid {})\n", alive ? "running" : "not running", pid);
+    if (!unreachable.empty()) {
+      fmt::print("via:      {} ({})\n", nbw::TerminalSafe(path), nbw::TerminalSafe(unreachable));
+    }
+    fmt::print("policy:   {} (version {})\n", nbw::TerminalSafe(j.value("policy", "")),
+               nbw::TerminalSafe(j.value("policy_version", "")));
     fmt::print("uptime:   {}s\n", j.value("uptime_s", 0));
     const auto& s = j["sensor"];
     const auto& a = j["agent"];
@@ -128,11 +141,12 @@ int Status(const std::string& path, const std::string& socket_path) {
     }
     if (j.contains("sinks")) {
       for (const auto& k : j["sinks"]) {
-        fmt::print(
-            "sink:     {:<12} {:<8} {}  delivered {}, pending {}, dropped {}{}\n",
-            k.value("name", ""), k.value("type", ""), k.value("healthy", false) ? "up  " : "DOWN",
-            k.value("delivered", 0), k.value("pending", 0), k.value("dropped", 0),
-            k.value("last_error", "").empty() ? "" : "  (" + k.value("last_error", "") + ")");
+        const std::string error = nbw::TerminalSafe(k.value("last_error", ""));
+        fmt::print("sink:     {:<12} {:<8} {}  delivered {}, pending {}, dropped {}{}\n",
+                   nbw::TerminalSafe(k.value("name", "")), nbw::TerminalSafe(k.value("type", "")),
+                   k.value("healthy", false) ? "up  " : "DOWN", k.value("delivered", 0),
+                   k.value("pending", 0), k.value("dropped", 0),
+                   error.empty() ? "" : "  (" + error + ")");
       }
     }
     if (j.contains("stream")) {
@@ -155,6 +169,10 @@ int PolicyCheck(const std::string& path) {
   auto rules = nbw::RuleSet::LoadPath(path);
   if (!rules.ok()) {
     std::fprintf(stderr, "%s\n", rules.status().message().c_str());
+    return 1;
+  }
+  if (auto mg = nbw::ModelGuardPolicy::LoadPath(path); !mg.ok()) {
+    std::fprintf(stderr, "%s\n", mg.status().message().c_str());
     return 1;
   }
   // What nbwarden-exec reads from the same tree: Landlock rules and seccomp
@@ -238,11 +256,23 @@ std::vector<std::string> ScanTargets(const std::vector<std::string>& paths,
   return out;
 }
 
+// The model-guard policy: the directory or file named with -p; else the
+// installed one; else the one built in (common/bundled_policy.h).
+nbw::Result<nbw::ModelGuardPolicy> LoadScanPolicy(const std::string& named) {
+  if (!named.empty()) return nbw::ModelGuardPolicy::LoadPath(named);
+  if (!nbw::UseBuiltinPolicy()) return nbw::ModelGuardPolicy::LoadPath(nbw::InstalledPolicyDir());
+  const std::string path = std::string(nbw::kBuiltinPrefix) + "model-guard.yaml";
+  auto text = nbw::ReadPolicyText(path, 1 << 20);
+  if (!text.ok()) return text.status();
+  return nbw::ModelGuardPolicy::LoadString(*text, path);
+}
+
 // Exit status for a pipeline: 1 if anything is malicious (or suspicious with
-// --strict), else 2 if anything could not be fully scanned, else 0.
+// --strict), else 2 if anything could not be fully scanned, else 0. The
+// human format escapes file names and findings: both come from the files.
 int Scan(const std::vector<std::string>& paths, const std::string& policies, bool json,
          bool strict) {
-  auto policy = nbw::ModelGuardPolicy::LoadPath(policies);
+  auto policy = LoadScanPolicy(policies);
   if (!policy.ok()) {
     std::fprintf(stderr, "nbwarden scan: policy: %s\n", policy.status().message().c_str());
     return 2;
@@ -263,10 +293,12 @@ int Scan(const std::vector<std::string>& paths, const std::string& policies, boo
       continue;
     }
     fmt::print("{:<11}  {:<12}  {:<12}  {}{}\n", nbw::VerdictName(r.verdict),
-               r.sha256.substr(0, 12), r.format, path, r.trusted ? "  (trusted sha256)" : "");
+               r.sha256.substr(0, 12), r.format, nbw::TerminalSafe(path),
+               r.trusted ? "  (trusted sha256)" : "");
     for (const auto& f : r.findings) {
       fmt::print("    {:<11}  {}{}@{}  {}\n", nbw::VerdictName(f.severity),
-                 f.member.empty() ? "" : f.member + " ", f.kind, f.offset, f.detail);
+                 f.member.empty() ? "" : nbw::TerminalSafe(f.member) + " ", f.kind, f.offset,
+                 nbw::TerminalSafe(f.detail));
     }
   }
   std::fflush(stdout);
@@ -276,7 +308,7 @@ int Scan(const std::vector<std::string>& paths, const std::string& policies, boo
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"nbwarden: operate the nbwarden agent"};
+  CLI::App app{"nbwarden: operate the nbwarden agent", "nbwarden"};
   app.require_subcommand(1);
   auto* doctor = app.add_subcommand("doctor", "probe what this kernel supports");
   std::string status_path = "/run/nbwarden/status.json";
@@ -297,11 +329,14 @@ int main(int argc, char** argv) {
                                   "judge model files by content (exit 0 clean, "
                                   "1 malicious, 2 not fully scannable)");
   std::vector<std::string> scan_paths;
-  std::string scan_policies = "/etc/nbwarden/policies";
+  std::string scan_policies;  // empty: the installed policy, else the built-in one
   bool scan_json = false, scan_strict = false;
   scan->add_option("paths", scan_paths, "files or directories")->required();
-  scan->add_option("-p,--policies", scan_policies, "policy directory or file")
-      ->capture_default_str();
+  scan->add_option("-p,--policies", scan_policies,
+                   "policy directory or file (default: $NBWARDEN_POLICY_DIR or "
+                   "/etc/nbwarden/policies where it exists, else the built-in policy; "
+                   "here: " +
+                       nbw::TerminalSafe(nbw::DefaultPolicyName()) + ")");
   scan->add_flag("--json", scan_json, "one JSON object per file");
   scan->add_flag("--strict", scan_strict, "treat suspicious as malicious in the exit status");
 
@@ -367,7 +402,7 @@ int main(int argc, char** argv) {
   auto* config_check = config->add_subcommand("check", "validate a daemon config");
   config_check->add_option("path", config_path)->required();
 
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_status = nbw::cli::ParseCommandLine(app, argc, argv)) return *exit_status;
 
   if (*doctor) return Doctor();
   if (*status) return Status(status_path, control_socket);

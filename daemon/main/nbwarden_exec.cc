@@ -7,12 +7,14 @@
 //   nbwarden-exec --profile NAME|FILE [--profiles DIR] [--landlock NAME|FILE]
 //                 -- CMD [ARGS...]
 //
-// NAME is DIR/NAME.json (DIR defaults to /etc/nbwarden/policies/seccomp);
-// a Landlock NAME is DIR/../landlock/NAME.yaml. Landlock is applied where
-// the kernel has it; where it does not, or lacks a feature the rules ask
-// for, the launcher says so on stderr and runs with what it has.
-// Exit status, as env(1) and timeout(1): 125 the launcher failed (bad
-// profile, filter refused), 126 CMD could not be run, 127 CMD not found.
+// NAME is DIR/NAME.json; DIR defaults to the installed policy's seccomp/
+// ($NBWARDEN_POLICY_DIR or /etc/nbwarden/policies), or to the policy built
+// in where none is installed. A Landlock NAME is DIR/../landlock/NAME.yaml.
+// Landlock is applied where the kernel has it; where it does not, or lacks
+// a feature the rules ask for, the launcher says so on stderr and runs with
+// what it has. Exit status, as env(1) and timeout(1): 125 the launcher
+// failed (usage, bad profile, filter refused), 126 CMD could not be run,
+// 127 CMD not found.
 #include <errno.h>
 #include <fcntl.h>
 #include <seccomp.h>
@@ -29,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "common/bundled_policy.h"
+#include "common/version.h"
 #include "seccomp/landlock.h"
 #include "seccomp/profile.h"
 
@@ -36,10 +40,27 @@ namespace {
 
 constexpr int kLauncherFailed = 125, kCannotRun = 126, kNotFound = 127;
 
-int Usage() {
-  std::fprintf(stderr,
-               "usage: nbwarden-exec --profile NAME|FILE [--profiles DIR] "
-               "[--landlock NAME|FILE] -- CMD [ARGS...]\n");
+void Help() {
+  std::printf(
+      "usage: nbwarden-exec --profile NAME|FILE [--profiles DIR] [--landlock NAME|FILE] "
+      "-- CMD [ARGS...]\n\n"
+      "Runs CMD under a seccomp profile, and Landlock rules, that it and everything it\n"
+      "starts keep for good.\n\n"
+      "  --profile NAME|FILE   seccomp profile (OCI or Docker JSON): a FILE, or DIR/NAME.json\n"
+      "  --profiles DIR        where profile NAMEs live (default: the seccomp/ directory of\n"
+      "                        $NBWARDEN_POLICY_DIR or /etc/nbwarden/policies where it exists,\n"
+      "                        else the built-in policy; here: %s)\n"
+      "  --landlock NAME|FILE  Landlock rules: a FILE, or DIR/../landlock/NAME.yaml\n"
+      "  --help                print this and exit\n"
+      "  --version             print the version and exit\n\n"
+      "Exit status: CMD's; 125 the launcher failed (usage, bad profile, filter refused),\n"
+      "126 CMD could not be run, 127 CMD not found.\n",
+      nbw::DefaultPolicyName().c_str());
+}
+
+// One line saying what was wrong, and where to read more.
+int UsageError(const std::string& what) {
+  std::fprintf(stderr, "nbwarden-exec: %s (see 'nbwarden-exec --help')\n", what.c_str());
   return kLauncherFailed;
 }
 
@@ -121,7 +142,7 @@ int PrepareExecFd(const char* cmd, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string profile, dir = nbw::kDefaultProfileDir, landlock;
+  std::string profile, dir, landlock;
   int i = 1;
   for (; i < argc; i++) {
     const std::string a = argv[i];
@@ -129,20 +150,49 @@ int main(int argc, char** argv) {
       i++;
       break;
     }
-    if ((a == "--profile" || a == "--profiles" || a == "--landlock") && i + 1 < argc) {
-      (a == "--profile" ? profile : a == "--profiles" ? dir : landlock) = argv[++i];
-    } else if (a.rfind("--profile=", 0) == 0) {
-      profile = a.substr(10);
-    } else if (a.rfind("--profiles=", 0) == 0) {
-      dir = a.substr(11);
-    } else {
-      return Usage();
+    if (a == "--help" || a == "-h") {
+      Help();
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("%s\n", nbw::VersionLine("nbwarden-exec").c_str());
+      return 0;
+    }
+    bool matched = false;
+    for (auto [name, value] : {std::pair{"--profile", &profile}, std::pair{"--profiles", &dir},
+                               std::pair{"--landlock", &landlock}}) {
+      const std::string eq = std::string(name) + "=";
+      if (a == name) {
+        if (i + 1 >= argc) return UsageError(a + " needs a value");
+        *value = argv[++i];
+      } else if (a.starts_with(eq)) {
+        *value = a.substr(eq.size());
+      } else {
+        continue;
+      }
+      matched = true;
+      break;
+    }
+    if (!matched) {
+      return UsageError(a.starts_with("-") ? "unknown option '" + a + "'"
+                                           : "'" + a + "': the command goes after --");
     }
   }
-  if (profile.empty() || i >= argc) return Usage();
+  if (profile.empty()) return UsageError("--profile is required");
+  if (i >= argc) return UsageError("no command after --");
 
+  // Profile and rules NAMEs: under --profiles DIR; without it, under the
+  // installed policy, or the built-in one where none is installed. Either
+  // way the text goes through the same parsers.
+  const bool builtin = dir.empty() && nbw::UseBuiltinPolicy();
+  if (dir.empty()) {
+    dir = builtin ? std::string(nbw::kBuiltinPrefix) + "seccomp"
+                  : nbw::InstalledPolicyDir() + "/seccomp";
+  }
   const std::string path = nbw::ResolveProfilePath(profile, dir);
-  auto p = nbw::SeccompProfile::Load(path);
+  auto text = nbw::ReadPolicyText(path, 4 << 20);
+  auto p = text.ok() ? nbw::SeccompProfile::Parse(*text, path)
+                     : nbw::Result<nbw::SeccompProfile>(text.status());
   if (!p.ok()) {
     std::fprintf(stderr, "nbwarden-exec: %s\n", p.status().message().c_str());
     return kLauncherFailed;
@@ -155,8 +205,11 @@ int main(int argc, char** argv) {
   std::optional<nbw::LandlockRules> rules;
   if (!landlock.empty()) {
     const bool is_file = landlock.find('/') != std::string::npos || landlock.ends_with(".yaml");
-    auto r =
-        nbw::LandlockRules::Load(is_file ? landlock : dir + "/../landlock/" + landlock + ".yaml");
+    const std::string rules_dir =
+        builtin ? std::string(nbw::kBuiltinPrefix) + "landlock/" : dir + "/../landlock/";
+    auto r = nbw::LandlockRules::Load(
+        is_file ? landlock : rules_dir + landlock + ".yaml",
+        [](const std::string& f) { return nbw::ReadPolicyText(f, 1 << 20); });
     if (!r.ok()) {
       std::fprintf(stderr, "nbwarden-exec: %s\n", r.status().message().c_str());
       return kLauncherFailed;

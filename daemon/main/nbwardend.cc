@@ -17,13 +17,15 @@
 #include <functional>
 
 #include "agent/agent.h"
+#include "main/command_line.h"
 #include "probe/probe.h"
 #include "sinks/router.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "nbwardend: runtime security agent for notebook kernels and model servers.\n"
-      "Writes JSON lines to stdout: targets, alerts, and with --events every event."};
+      "Writes JSON lines to stdout: targets, alerts, and with --events every event.",
+      "nbwardend"};
   std::string policies = "/etc/nbwarden/policies";
   std::string output = "-";
   std::string log_level = "info";
@@ -69,7 +71,7 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path,
                  "daemon config: alert sinks (syslog, webhook, files) and their spool")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (auto exit_status = nbw::cli::ParseCommandLine(app, argc, argv)) return *exit_status;
 
   // Whoever started us may have blocked signals (unshare --fork, some
   // container inits): SIGTERM and SIGHUP must reach the loop.

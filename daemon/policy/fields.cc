@@ -58,7 +58,7 @@ const std::vector<FieldSpec> kBaseFields = {
      [](const EvalContext& c) -> FieldValue { return std::string(EventKindName(c.ev.kind)); },
      "exec, fork, exit, open, net, ..."},
     {"syscall",
-     [](const EvalContext& c) -> FieldValue { return std::string(SyscallName(c.ev.syscall)); },
+     [](const EvalContext& c) -> FieldValue { return std::string(EventSyscallName(c.ev)); },
      "syscall name"},
     {"ret", [](const EvalContext& c) -> FieldValue { return c.ev.ret; }, "return value"},
     {"failed", [](const EvalContext& c) -> FieldValue { return c.ev.syscall >= 0 && c.ev.ret < 0; },
@@ -211,10 +211,23 @@ const std::vector<FieldSpec> kBaseFields = {
     {"seccomp.syscall",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
-       std::string_view n = SyscallName(c.ev.syscall);
+       std::string_view n = EventSyscallName(c.ev);
        return n.empty() ? std::to_string(c.ev.syscall) : std::string(n);
      },
-     "the syscall a seccomp filter refused"},
+     "the syscall a seccomp filter refused (named in its ABI)"},
+    {"seccomp.action",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
+       return std::string(SeccompActionName(c.ev));
+     },
+     "how the filter refused: errno, trap, kill_thread, kill_process"},
+    {"seccomp.arch",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
+       return std::string(SyscallArch(c.ev));
+     },
+     "the ABI the syscall was made in, as libseccomp names it: x86_64, x86 (i386: int "
+     "0x80), x32"},
     {"seccomp.profile",
      [](const EvalContext& c) -> FieldValue {
        if (!c.proc) return std::monostate{};

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,8 +35,12 @@ struct LandlockRules {
 
   // Parse reads one file; Load also merges what it extends (deny lists
   // add up; ports and scopes not set here come from the extended file).
+  // `read` gets a file's text by path: from disk, or from the policy built
+  // into nbwarden-exec (common/bundled_policy.h).
+  using Reader = std::function<Result<std::string>(const std::string& path)>;
   static Result<LandlockRules> Parse(const std::string& yaml, const std::string& origin);
   static Result<LandlockRules> Load(const std::string& path);
+  static Result<LandlockRules> Load(const std::string& path, const Reader& read);
 };
 
 struct LandlockReport {

@@ -12,7 +12,7 @@ namespace nbw {
 
 // The ABI in bpf/events.h, pinned: a layout change must come with a version
 // bump and these numbers changed on purpose.
-static_assert(NBW_ABI_VERSION == 4);
+static_assert(NBW_ABI_VERSION == 5);
 static_assert(sizeof(struct nbw_model_window) == 32);
 static_assert(sizeof(struct nbw_model_cfg) == 16);
 static_assert(sizeof(struct nbw_hdr) == 80);

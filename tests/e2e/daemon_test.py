@@ -3,6 +3,7 @@
 --track-pid, processes already running, clean detach, clear errors."""
 import json
 import os
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -244,13 +245,16 @@ class AccountingTest(unittest.TestCase):
     def test_sigterm_is_honoured_during_a_flood(self):
         workload = os.path.join(os.path.dirname(ACTOR), "../bench/nbw_bench_workload")
         d = Daemon("--events", policies=self.policy)
-        flood = subprocess.Popen([workload, "open", "2000000", "4"], stdout=subprocess.DEVNULL)
+        # Its own process group: the workload forks its workers, and killing
+        # only the parent would leave them flooding the next test's daemon.
+        flood = subprocess.Popen([workload, "open", "2000000", "4"], stdout=subprocess.DEVNULL,
+                                 start_new_session=True)
         time.sleep(1.5)  # the ring never empties now
         self.assertIsNone(flood.poll(), "the flood ended too soon to test anything")
         t0 = time.time()
         self.assertEqual(d.stop(), 0)
         self.assertLess(time.time() - t0, 10)
-        flood.kill()
+        os.killpg(flood.pid, signal.SIGKILL)
         flood.wait()
         self.assertIn("agent: detached", d.read_log())
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from nbwtest import Daemon, KernelSession, data_science_cells, require_root
+from nbwtest import Daemon, KernelSession, data_science_cells, fresh_home, require_root
 
 
 class IpykernelTest(unittest.TestCase):
@@ -101,6 +101,52 @@ class IpykernelTest(unittest.TestCase):
         loud = [l for l in lines if l.get("kind") == "alert"
                 and l["severity"] in ("emergency", "alert", "critical", "error", "warning")]
         self.assertEqual(loud, [], [(a["rule"]["id"], a["summary"]) for a in loud])
+
+    def test_first_kernel_of_a_new_user_raises_no_warning(self):
+        """A user who has never run IPython: the kernel's first start creates
+        the profile (startup/README, the history database), matplotlib builds
+        its font cache, pip its cache; none of it is persistence. A startup
+        script dropped by a cell into the same profile is (NBW-150), and so
+        is one dropped where IPYTHONDIR points."""
+        home = fresh_home("nbw-newuser.")
+        self.assertEqual(os.listdir(home), [])
+        work = os.path.join(self.tmp, "work")
+        os.makedirs(work)
+        k = KernelSession(self.tmp, "/home/bob/first.ipynb", env={"HOME": home})
+        try:
+            for code in data_science_cells(work):
+                status, _ = k.run(code)
+                self.assertEqual(status, "ok", code)
+            startup = os.path.join(home, ".ipython/profile_default/startup")
+            # Proof this was IPython's first start for this user, and that
+            # matplotlib made its cache here.
+            self.assertTrue(os.path.isfile(os.path.join(startup, "README")))
+            self.assertTrue(os.path.isdir(os.path.join(home, ".cache/matplotlib")))
+            time.sleep(1.0)
+            loud = self.loud_alerts(k.kernel_id)
+            self.assertEqual(loud, [], [(a["rule"]["id"], a["summary"]) for a in loud])
+
+            # The class the rule exists for: code IPython will run at the
+            # next start, whatever the profile or IPYTHONDIR.
+            other = os.path.join(home, "elsewhere/profile_work/startup")
+            for path in (os.path.join(startup, "00-hook.py"),
+                         os.path.join(startup, "10-hook.ipy"),
+                         os.path.join(other, "00-hook.py")):
+                status, _ = k.run("import os\nos.makedirs(os.path.dirname(%r), exist_ok=True)\n"
+                                  "open(%r, 'w').write('print(1)')" % (path, path))
+                self.assertEqual(status, "ok")
+                found = self.daemon.wait_for(
+                    lambda l: l.get("kind") == "alert" and l["rule"]["id"] == "NBW-150"
+                    and l["event"]["open"]["path"] == path)
+                self.assertEqual(len(found), 1, path)
+                self.assertEqual(found[0]["target"]["kernel_id"], k.kernel_id)
+        finally:
+            k.close()
+
+    def loud_alerts(self, kernel_id=None):
+        return [l for l in self.daemon.lines() if l.get("kind") == "alert"
+                and l["severity"] in ("emergency", "alert", "critical", "error", "warning")
+                and (kernel_id is None or l["target"].get("kernel_id") == kernel_id)]
 
     def test_kernel_already_running_is_found_at_start_up(self):
         self.daemon.stop()

@@ -9,6 +9,31 @@ import tempfile
 import time
 import unittest
 
+def fresh_home(prefix="nbw-home."):
+    """A new, empty home directory: a user who has never run IPython,
+    matplotlib or pip. Removed when the test process exits."""
+    import atexit
+    import shutil
+    home = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, home, True)
+    return home
+
+
+def _isolate_environment():
+    """Every e2e module runs with a home of its own and without the
+    variables that would point Jupyter, IPython, matplotlib or Python at
+    state elsewhere, whoever starts it (.ci/test, ctest, a developer's
+    shell): root's ~/.ipython, caches or an earlier run cannot change an
+    outcome, and every kernel a test starts is a new user's first."""
+    for name in list(os.environ):
+        if name.startswith(("XDG_", "JUPYTER")) or name in (
+                "IPYTHONDIR", "MPLCONFIGDIR", "PYTHONUSERBASE", "PYTHONSTARTUP", "PYTHONPATH"):
+            del os.environ[name]
+    os.environ["HOME"] = fresh_home()
+
+
+_isolate_environment()
+
 BUILD = os.environ.get("NBW_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 NBWARDEND = os.path.join(BUILD, "daemon/nbwardend")
@@ -95,13 +120,15 @@ class KernelSession:
     jupyter_client's MultiKernelManager, as Jupyter Server starts kernels,
     with a JupyterHub user and notebook path in its environment."""
 
-    def __init__(self, connection_dir, notebook, kernel_name="python3", kernels_dir=None):
+    def __init__(self, connection_dir, notebook, kernel_name="python3", kernels_dir=None,
+                 env=None):
         from jupyter_client.kernelspec import KernelSpecManager
         from jupyter_client.multikernelmanager import MultiKernelManager
         self.mkm = MultiKernelManager(connection_dir=connection_dir)
         if kernels_dir:  # only these kernelspecs, as a Jupyter Server set up so
             self.mkm.kernel_spec_manager = KernelSpecManager(kernel_dirs=[kernels_dir])
-        env = dict(os.environ, JUPYTERHUB_USER="alice", JPY_SESSION_NAME=notebook)
+        env = dict(os.environ, JUPYTERHUB_USER="alice", JPY_SESSION_NAME=notebook,
+                   **(env or {}))
         self.kernel_id = self.mkm.start_kernel(kernel_name=kernel_name, env=env)
         self.km = self.mkm.get_kernel(self.kernel_id)
         self.client = self.km.client()

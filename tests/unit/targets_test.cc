@@ -82,7 +82,20 @@ INSTANTIATE_TEST_SUITE_P(
             "targets:\n  - name: a\n    role: r\n    match: {comm: [averyveryverylongcomm]}\n",
             "must be 1-15 bytes"},
         BadPolicy{"targets: {a: 1}\n", "bad.yaml:1:10: 'targets' must be a list"},
-        BadPolicy{"- just\n- a list\n", "top level must be a mapping"}));
+        BadPolicy{"- just\n- a list\n", "top level must be a mapping"},
+        // Issue 11 (3.6): wrong types are errors, not an uncaught exception.
+        BadPolicy{"targets:\n  - {name: [a], role: r, match: {comm: [python]}}\n",
+                  "bad.yaml:2:12: name: must be a string, not a list"},
+        BadPolicy{"targets:\n  - {name: a, role: {r: 1}, match: {comm: [python]}}\n",
+                  "bad.yaml:2:21: role: must be a string, not a mapping"},
+        BadPolicy{"targets:\n  - {name: a, role: r, match: {comm: [[python]]}}\n",
+                  "bad.yaml:2:39: comm[0]: must be a string, not a list"},
+        BadPolicy{"targets:\n  - {name: a, role: r, match: {comm: [python], argv: [x]}}\n",
+                  "bad.yaml:2:54: argv: must be a string, not a list"},
+        BadPolicy{"targets:\n  - {name: a, role: r, match: {{comm: 1}: [python]}}\n",
+                  "bad.yaml:2:32: match: a key must be a string, not a list or mapping"},
+        BadPolicy{"targets:\n  - {name: a, name: b, role: r, match: {comm: [python]}}\n",
+                  "bad.yaml:2:15: 'name' is given twice in this mapping (first at 2:6)"}));
 
 TEST(Targets, DirectoryWithoutTargetsIsAnError) {
   auto dir = std::filesystem::temp_directory_path() / "nbw-empty-policy";
