@@ -644,8 +644,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   if (root == self_pid_) {
     return Status::Error("tracking", "refusing to track the daemon itself");
   }
-  const uint32_t role_id = RoleId(role);
-  if (Status s = sensor_->Track(root, KernelTrack::kTarget, role_id); !s.ok()) return s;
+  if (Status s = sensor_->Track(root, KernelTrack::kTarget, RoleId(role)); !s.ok()) return s;
   auto p = table_.LoadFromProc(root);
   if (!p.ok()) {
     (void)sensor_->Untrack(root);
@@ -664,23 +663,35 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   for (uint32_t pid : procfs_.Pids()) {
     if (auto st = procfs_.Stat(pid); st.ok()) children.emplace(st->ppid, pid);
   }
-  std::vector<uint32_t> todo{root};
+  // A descendant the start-up scan made a target first (its pid came
+  // earlier) keeps its role if that is not laxer, and passes it down.
+  struct Node {
+    uint32_t pid;
+    std::string role, selector;
+  };
+  std::vector<Node> todo{{root, role, selector}};
   while (!todo.empty()) {
-    uint32_t cur = todo.back();
+    const Node cur = std::move(todo.back());
     todo.pop_back();
-    auto [b, e] = children.equal_range(cur);
+    auto [b, e] = children.equal_range(cur.pid);
     for (auto it = b; it != e; ++it) {
-      uint32_t child = it->second;
-      if (child == self_pid_) continue;
-      if (!sensor_->Track(child, KernelTrack::kTarget, role_id).ok()) continue;
-      if (auto c = table_.LoadFromProc(child); c.ok()) {
+      Node child{it->second, cur.role, cur.selector};
+      if (child.pid == self_pid_) continue;
+      if (const ProcessInfo* known = table_.Find(child.pid);
+          known && known->state == TrackState::kTarget &&
+          !RoleIsStricter(child.role, known->role)) {
+        child.role = known->role;
+        child.selector = known->selector;
+      }
+      if (!sensor_->Track(child.pid, KernelTrack::kTarget, RoleId(child.role)).ok()) continue;
+      if (auto c = table_.LoadFromProc(child.pid); c.ok()) {
         (*c)->state = TrackState::kTarget;
-        (*c)->role = role;
-        (*c)->selector = selector;
+        (*c)->role = child.role;
+        (*c)->selector = child.selector;
         (*c)->target_root = root;
         (*c)->jupyter = (*p)->jupyter;  // its own environment is only a claim
       }
-      todo.push_back(child);
+      todo.push_back(std::move(child));
     }
   }
   return Status::Ok();

@@ -208,5 +208,46 @@ class HostileExecTest(unittest.TestCase):
         self.assertEqual(self.alerts(since, "NBW-133", timeout=1), [])
 
 
+class StartUpRoleTest(unittest.TestCase):
+    """Trees found running at start-up: --track-pid on a shell whose child the
+    start-up scan already made a model server does not lower that child (or
+    its descendants) to the shell's role."""
+
+    def setUp(self):
+        require_root()
+        self.tmp = tempfile.mkdtemp(prefix="nbwhx.")
+        self.policies = actor_policies(os.path.join(self.tmp, "policies"))
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon:
+            self.daemon.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_track_pid_keeps_a_model_server_found_inside_the_tree(self):
+        shell = subprocess.Popen(
+            ["/bin/sh", "-c", "%s as-server spawn /bin/sh sh -c 'read x; /bin/sh -c true'" % ACTOR],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 10  # the actor's shell waits on its stdin
+            while time.time() < deadline and not subprocess.run(
+                    ["pgrep", "-P", str(shell.pid), "-x", "nbw_actor"],
+                    capture_output=True).stdout:
+                time.sleep(0.05)
+            self.daemon = Daemon("--track-pid", str(shell.pid), policies=self.policies)
+            out, _ = shell.communicate("go\n", timeout=20)
+        finally:
+            if shell.poll() is None:
+                shell.kill()
+        self.assertIn("child_exit=0", out)
+        shells = self.daemon.wait_for(lambda l: l.get("kind") == "alert"
+                                      and l["rule"]["id"] == "NBW-300")
+        self.assertEqual(len(shells), 1, [(l.get("kind"), l.get("target"))
+                                          for l in self.daemon.lines()])
+        self.assertEqual((shells[0]["target"]["role"], shells[0]["target"]["selector"],
+                          shells[0]["target"]["root_pid"]),
+                         ("model-server", "test-server", shell.pid))
+
+
 if __name__ == "__main__":
     unittest.main()
