@@ -14,13 +14,24 @@
 #ifndef NBW_EVENTS_H
 #define NBW_EVENTS_H
 
-#define NBW_ABI_VERSION 4
+#define NBW_ABI_VERSION 5
 
 #define NBW_COMM_LEN 16
-#define NBW_NSTR 4	     /* blobs per event */
+#define NBW_NSTR 5	     /* blobs per event */
 #define NBW_STR_MAX 4096     /* bytes per blob, NUL included for strings */
 #define NBW_ARGV_MAX 4096    /* argv bytes copied at exec, then truncated */
 #define NBW_SOCKADDR_MAX 128 /* sizeof(struct sockaddr_storage) */
+
+/* The environment scan at exec (bpf/process.bpf.h: nbw_put_env). Every
+ * variable is looked at, wherever it is, up to NBW_ENV_SCAN_MAX of them (the
+ * kernel allows ~230000 under an 8 MiB stack limit; the scan costs about 60
+ * ns a variable here, 2 ms at the bound, paid by a watched process's exec in
+ * its own context). Those named in the env_names map are copied, each cut at
+ * NBW_ENV_ENTRY_MAX bytes, into blob 4 (at most NBW_STR_MAX, at least 3.75
+ * KiB: maps.h, NBW_STR_AREA). Hitting any bound sets NBW_F_ENV_CUT. */
+#define NBW_ENV_SCAN_MAX 32768
+#define NBW_ENV_ENTRY_MAX 1024 /* bytes of one "NAME=value", NUL included */
+#define NBW_ENV_NAME_MAX 32    /* bytes of a name the map can hold, NUL included */
 
 enum nbw_kind {
 	NBW_EV_EXEC = 1,     /* a target (or candidate) exec'd */
@@ -45,6 +56,7 @@ enum nbw_kind {
 #define NBW_F_IS_SOCKET (1u << 4)    /* dup: oldfd was a socket */
 #define NBW_F_KILLED (1u << 5)	     /* exec: the kernel sent SIGKILL (kill_exec) */
 #define NBW_F_MODEL_WINDOW (1u << 6) /* inside a model-load window (own or inherited) */
+#define NBW_F_ENV_CUT (1u << 7)	     /* exec: the environment scan hit a bound */
 /* SECCOMP events: how the filter refused (none of the first three: ERRNO) */
 #define NBW_F_SECCOMP_TRAP (1u << 12)	      /* SECCOMP_RET_TRAP: SIGSYS sent, syscall skipped */
 #define NBW_F_SECCOMP_KILL (1u << 13)	      /* SECCOMP_RET_KILL_*: the thread died of SIGSYS */
@@ -82,9 +94,12 @@ struct nbw_hdr {
 /*
  * args[] by kind:
  *  EXEC:    [0] argc seen  [1] argv bytes before truncation  [2] execveat flags
- *           [3] argv bytes in blob 1 (the rest of blob 1 is environment)
- *           str: 0 exe path, 1 argv then env (NUL separated), 2 cwd,
- *           3 name of the process's cgroup (pids controller, else cgroup v2)
+ *           [3] envc (variables in the new environment) [4] variables scanned
+ *           str: 0 exe path, 1 argv (NUL separated), 2 cwd,
+ *           3 name of the process's cgroup (pids controller, else cgroup v2),
+ *           4 the environment variables env_names lists, in environment
+ *           order, each "NAME=value" NUL terminated (cut at
+ *           NBW_ENV_ENTRY_MAX); never the rest of the environment
  *  FORK:    [0] child tgid [1] clone flags (0 for fork/vfork)
  *  EXIT:    [0] exit_code as the kernel keeps it (status << 8 | signal)
  *  OPEN:    [0] open flags [1] mode [2] dirfd
@@ -115,6 +130,11 @@ struct nbw_event {
 };
 
 #define NBW_EVENT_FIXED_SIZE (sizeof(struct nbw_event))
+
+/* Key of the env_names map: a variable's name, NUL padded. */
+struct nbw_env_key {
+	char name[NBW_ENV_NAME_MAX];
+};
 
 /* Keys of the enforcement maps (maps.h: kill_exec, deny_connect). */
 struct nbw_kill_key {

@@ -88,7 +88,7 @@ Status Agent::Start() {
   }
   ScanRunningProcesses();
   for (uint32_t pid : opts_.track_pids) {
-    if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
+    if (Status s = TrackTree(pid, std::string(kRoleManual), "track-pid"); !s.ok()) {
       return s.Wrap(fmt::format("--track-pid {}", pid));
     }
   }
@@ -554,8 +554,8 @@ void Agent::MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce)
   p.state = TrackState::kTarget;
   p.role = sel.role;
   p.selector = sel.name;
-  p.target_root = p.tgid;
   table_.RefreshIdentity(p);
+  table_.MakeRoot(p);
   counters_.targets_found++;
   if (announce) EmitTarget(p, "exec");
 }
@@ -615,7 +615,7 @@ void Agent::HandleEvent(Event&& ev) {
   if (p.state != TrackState::kTarget) {
     // Tracked by the kernel but new to the table (raced start-up): adopt it.
     p.state = TrackState::kTarget;
-    if (p.role.empty()) p.role = "unknown", p.selector = "inherited";
+    if (p.role.empty()) p.role = kRoleUnknown, p.selector = "inherited";
   }
   if (ev.kind == EventKind::kFork && ev.candidate()) {
     // Parent was promoted after this child inherited "candidate".
@@ -623,11 +623,16 @@ void Agent::HandleEvent(Event&& ev) {
                          /*only_if_present=*/true);
   }
   if (ev.kind == EventKind::kExec && ev.ret == 0) {
-    // A watched process exec'd something a selector names (a launcher that
-    // execs the kernel): it takes that selector's role and identity.
-    if (auto m = targets_.Match(ev.comm, p.exe, p.argv); m && m->selector->name != p.selector) {
-      MakeTarget(p, *m->selector, true);
+    // A watched process exec'd something a selector names (a kernel a
+    // tracked launcher starts, or a child dressed as one): it stays in its
+    // tree with its root's identity, and takes the selector's role only if
+    // that is stricter than the one it has, here and in the kernel.
+    if (auto m = targets_.Match(ev.comm, p.exe, p.argv);
+        m && RoleIsStricter(m->selector->role, p.role)) {
+      p.role = m->selector->role;
+      p.selector = m->selector->name;
       (void)sensor_->Track(ev.tgid, KernelTrack::kTarget, RoleId(p.role), /*only_if_present=*/true);
+      EmitTarget(p, "exec");
     }
   }
   Observe(ev, p);
@@ -641,8 +646,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   if (root == self_pid_) {
     return Status::Error("tracking", "refusing to track the daemon itself");
   }
-  const uint32_t role_id = RoleId(role);
-  if (Status s = sensor_->Track(root, KernelTrack::kTarget, role_id); !s.ok()) return s;
+  if (Status s = sensor_->Track(root, KernelTrack::kTarget, RoleId(role)); !s.ok()) return s;
   auto p = table_.LoadFromProc(root);
   if (!p.ok()) {
     (void)sensor_->Untrack(root);
@@ -651,7 +655,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   (*p)->state = TrackState::kTarget;
   (*p)->role = role;
   (*p)->selector = selector;
-  (*p)->target_root = root;
+  table_.MakeRoot(**p);
   counters_.targets_found++;
   EmitTarget(**p, selector == "track-pid" ? "track-pid" : "running");
 
@@ -661,23 +665,35 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   for (uint32_t pid : procfs_.Pids()) {
     if (auto st = procfs_.Stat(pid); st.ok()) children.emplace(st->ppid, pid);
   }
-  std::vector<uint32_t> todo{root};
+  // A descendant the start-up scan made a target first (its pid came
+  // earlier) keeps its role if that is not laxer, and passes it down.
+  struct Node {
+    uint32_t pid;
+    std::string role, selector;
+  };
+  std::vector<Node> todo{{root, role, selector}};
   while (!todo.empty()) {
-    uint32_t cur = todo.back();
+    const Node cur = std::move(todo.back());
     todo.pop_back();
-    auto [b, e] = children.equal_range(cur);
+    auto [b, e] = children.equal_range(cur.pid);
     for (auto it = b; it != e; ++it) {
-      uint32_t child = it->second;
-      if (child == self_pid_) continue;
-      if (!sensor_->Track(child, KernelTrack::kTarget, role_id).ok()) continue;
-      if (auto c = table_.LoadFromProc(child); c.ok()) {
-        (*c)->state = TrackState::kTarget;
-        (*c)->role = role;
-        (*c)->selector = selector;
-        (*c)->target_root = root;
-        if ((*c)->jupyter.kernel_id.empty()) (*c)->jupyter = (*p)->jupyter;
+      Node child{it->second, cur.role, cur.selector};
+      if (child.pid == self_pid_) continue;
+      if (const ProcessInfo* known = table_.Find(child.pid);
+          known && known->state == TrackState::kTarget &&
+          !RoleIsStricter(child.role, known->role)) {
+        child.role = known->role;
+        child.selector = known->selector;
       }
-      todo.push_back(child);
+      if (!sensor_->Track(child.pid, KernelTrack::kTarget, RoleId(child.role)).ok()) continue;
+      if (auto c = table_.LoadFromProc(child.pid); c.ok()) {
+        (*c)->state = TrackState::kTarget;
+        (*c)->role = child.role;
+        (*c)->selector = child.selector;
+        (*c)->target_root = root;
+        (*c)->jupyter = (*p)->jupyter;  // its own environment is only a claim
+      }
+      todo.push_back(std::move(child));
     }
   }
   return Status::Ok();

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <set>
 
@@ -149,6 +150,33 @@ std::vector<std::string> TargetSet::CommPrefixes() const {
   std::set<std::string> all;
   for (const auto& s : selectors_) all.insert(s.comm_prefixes.begin(), s.comm_prefixes.end());
   return {all.begin(), all.end()};
+}
+
+// Role strictness, laxest first. The rule-less roles (kRoleManual,
+// kRoleUnknown) get only the every-role rules; notebook-kernel adds a few
+// notices (a kernel runs shells and pip); model-server forbids shells,
+// network tools, interpreters and credentials (policies/rules/*.yaml).
+// A role of the policy's own has no known place here: it ranks above the
+// rule-less roles and is exchanged for no other role, in either direction,
+// since its rules may be stricter or laxer than anyone's. Unknown order
+// never lowers a role: it keeps the one the target had.
+namespace {
+constexpr std::array<std::string_view, 2> kRoleOrder = {"notebook-kernel", "model-server"};
+
+bool RuleLess(std::string_view role) {
+  return role.empty() || role == kRoleManual || role == kRoleUnknown;
+}
+}  // namespace
+
+bool RoleIsStricter(std::string_view candidate, std::string_view current) {
+  if (candidate == current || RuleLess(candidate)) return false;
+  if (RuleLess(current)) return true;
+  auto rank = [](std::string_view role) {
+    return std::find(kRoleOrder.begin(), kRoleOrder.end(), role) - kRoleOrder.begin();
+  };
+  const auto c = rank(candidate), r = rank(current);
+  const auto unranked = static_cast<decltype(c)>(kRoleOrder.size());
+  return c != unranked && r != unranked && c > r;
 }
 
 std::string KernelIdFromArgv(const std::vector<std::string>& argv) {

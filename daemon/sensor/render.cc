@@ -298,6 +298,15 @@ void WriteTarget(JsonWriter& t, const ProcessInfo& p) {
   if (!p.jupyter.kernel_id.empty()) t.Field("kernel_id", p.jupyter.kernel_id);
   if (!p.jupyter.user.empty()) t.Field("user", p.jupyter.user);
   if (!p.jupyter.notebook_path.empty()) t.Field("notebook_path", p.jupyter.notebook_path);
+  // What the process's own environment or argv says instead: never its
+  // identity (that is its target root's), shown so a spoof is visible.
+  if (const JupyterIdentity claimed = ClaimedIdentity(p); !claimed.empty()) {
+    t.Key("claimed").BeginObject();
+    if (!claimed.user.empty()) t.Field("user", claimed.user);
+    if (!claimed.kernel_id.empty()) t.Field("kernel_id", claimed.kernel_id);
+    if (!claimed.notebook_path.empty()) t.Field("notebook_path", claimed.notebook_path);
+    t.EndObject();
+  }
   if (!p.container_id.empty()) t.Field("container_id", p.container_id);
   if (!p.k8s.pod.empty()) t.Field("k8s_pod", p.k8s.pod);
   if (!p.k8s.ns.empty()) t.Field("k8s_namespace", p.k8s.ns);
@@ -354,6 +363,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
         if (ev.present[3]) j.Field("cgroup", ev.str[3]);
       }
       j.Field("fileless", (ev.flags & NBW_F_FILELESS) != 0);
+      if (ev.env_truncated()) j.Field("env_truncated", true);
       if (ev.flags & NBW_F_KILLED) j.Field("killed", true);
       if (ev.syscall == SYS_execveat) j.Field("execveat_flags", a[2]);
       j.EndObject();

@@ -394,6 +394,41 @@ TEST_F(BundledRules, SshKeysAndServiceAccountToken) {
   EXPECT_EQ(Fired(OpenEvent("/home/alice/.ssh/known_hosts", O_RDONLY), p), std::set<std::string>{});
 }
 
+TEST_F(BundledRules, APreloadedAllocatorIsExceptedButNotOneHidingAnotherPreload) {
+  ProcessInfo p = Proc("notebook-kernel");
+  Event e = ExecEvent("/usr/bin/true", std::string("true\0", 5));
+  e.env = {{"LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}};
+  EXPECT_EQ(Fired(e, p).count("NBW-132"), 0u);
+  // Set twice, the values read joined (sensor/event.h): the loader would use
+  // the second, and the exception matches neither the pair nor it.
+  e.env = {{"LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2:/tmp/evil.so"}};
+  EXPECT_EQ(Fired(e, p).count("NBW-132"), 1u);
+}
+
+TEST_F(BundledRules, HooksSetByATargetAndClaimedIdentitiesAreRaised) {
+  ProcessInfo p = Proc("notebook-kernel");
+  Event e = ExecEvent("/usr/bin/python3", std::string("python3\0", 8));
+  e.env = {{"PYTHONSTARTUP", "/tmp/x.py"}};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{});  // started with it: inherited
+  p.env_changed = {"PYTHONSTARTUP"};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-133"});
+  p.env_changed = {"PYTHONPATH"};  // not a startup hook
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{});
+  p.env_changed.clear();
+
+  e.flags = NBW_F_ENV_CUT;
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-134"});
+  e.flags = 0;
+
+  p.jupyter = {"bob", "k1", "bob/a.ipynb"};
+  p.own_jupyter = {"bob", "k2", ""};  // a kernel inside a kernel: its own id
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{});
+  p.own_jupyter = {"alice", "", ""};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-135"});
+  p.own_jupyter = {"", "", "alice/x.ipynb"};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-135"});
+}
+
 TEST_F(BundledRules, CapsetAndBpfAreRoleIndependent) {
   Event capset;
   capset.kind = EventKind::kSyscall;

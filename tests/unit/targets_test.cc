@@ -113,6 +113,29 @@ TEST(Targets, BundledPoliciesLoad) {
   EXPECT_GE(t->selectors().size(), 1u);
 }
 
+TEST(RoleStrictness, ADescendantsRoleIsRaisedNeverLowered) {
+  EXPECT_TRUE(RoleIsStricter("model-server", "notebook-kernel"));
+  EXPECT_FALSE(RoleIsStricter("notebook-kernel", "model-server"));
+  EXPECT_FALSE(RoleIsStricter("model-server", "model-server"));
+  // The rule-less roles give way to any role, and never take one's place.
+  for (std::string_view lax : {kRoleManual, kRoleUnknown, std::string_view()}) {
+    EXPECT_TRUE(RoleIsStricter("notebook-kernel", lax)) << lax;
+    EXPECT_TRUE(RoleIsStricter("etl-job", lax)) << lax;
+    EXPECT_FALSE(RoleIsStricter(lax, "notebook-kernel")) << lax;
+    EXPECT_FALSE(RoleIsStricter(lax, "etl-job")) << lax;
+  }
+}
+
+TEST(RoleStrictness, APolicysOwnRoleIsExchangedForNoOther) {
+  // Its rules may be stricter or laxer than anyone's: whichever the target
+  // had first stays.
+  for (std::string_view known : {"notebook-kernel", "model-server"}) {
+    EXPECT_FALSE(RoleIsStricter("etl-job", known)) << known;
+    EXPECT_FALSE(RoleIsStricter(known, "etl-job")) << known;
+  }
+  EXPECT_FALSE(RoleIsStricter("etl-job", "batch"));
+}
+
 TEST(KernelId, ComesFromTheConnectionFileName) {
   EXPECT_EQ(
       KernelIdFromArgv({"python3", "-m", "ipykernel_launcher", "-f",
