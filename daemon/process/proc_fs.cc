@@ -2,6 +2,7 @@
 #include "process/proc_fs.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/openat2.h>

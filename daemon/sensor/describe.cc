@@ -10,6 +10,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <utility>
 
 namespace nbw {
@@ -107,6 +108,54 @@ std::string_view SyscallName(int nr) {
   }();
   if (nr < 0 || nr >= static_cast<int>(kNames.size())) return "";
   return kNames[nr];
+}
+
+namespace {
+
+constexpr int kX32SyscallBit = 0x40000000;
+
+// The syscalls of another ABI of this machine, named once by libseccomp.
+std::string_view ForeignSyscallName(uint32_t arch, int nr) {
+  static const auto kTables = [] {
+    std::map<uint32_t, std::map<int, std::string>> t;
+    for (uint32_t a : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
+      const int base = a == SCMP_ARCH_X32 ? kX32SyscallBit : 0;
+      for (int i = 0; i < 1024; i++) {
+        if (char* n = seccomp_syscall_resolve_num_arch(a, base + i)) {
+          t[a][base + i] = n;
+          free(n);
+        }
+      }
+    }
+    return t;
+  }();
+  auto table = kTables.find(arch);
+  if (table == kTables.end()) return "";
+  auto it = table->second.find(nr);
+  return it == table->second.end() ? std::string_view() : std::string_view(it->second);
+}
+
+}  // namespace
+
+std::string_view SyscallArch(const Event& ev) {
+  if (ev.flags & NBW_F_SYSCALL_I386) return "x86";
+  if (ev.syscall >= 0 && (ev.syscall & kX32SyscallBit)) return "x32";
+  return "x86_64";
+}
+
+std::string_view EventSyscallName(const Event& ev) {
+  if (ev.flags & NBW_F_SYSCALL_I386) return ForeignSyscallName(SCMP_ARCH_X86, ev.syscall);
+  if (ev.syscall >= 0 && (ev.syscall & kX32SyscallBit)) {
+    return ForeignSyscallName(SCMP_ARCH_X32, ev.syscall);
+  }
+  return SyscallName(ev.syscall);
+}
+
+std::string_view SeccompActionName(const Event& ev) {
+  if (ev.flags & NBW_F_SECCOMP_KILL_PROCESS) return "kill_process";
+  if (ev.flags & NBW_F_SECCOMP_KILL) return "kill_thread";
+  if (ev.flags & NBW_F_SECCOMP_TRAP) return "trap";
+  return "errno";
 }
 
 std::string ErrnoName(int err) {
