@@ -2,7 +2,6 @@
 // The daemon's operator interfaces, on the agent's own loop: the control
 // socket (`nbwarden status`, `nbwarden reload`; one request line, one JSON
 // reply) and Prometheus metrics with a health check over HTTP on loopback.
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,7 +15,6 @@
 
 #include "agent/agent.h"
 #include "common/peer.h"
-#include "policy/policy_files.h"
 
 namespace nbw {
 
@@ -25,30 +23,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using local = asio::local::stream_protocol;
 using tcp = asio::ip::tcp;
-
-std::string PolicyVersion(const std::string& path) {
-  auto files = ReadPolicyFiles(path);
-  if (!files.ok()) return "";
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  for (const auto& f : *files) {
-    // Relative names: the same tree installed elsewhere is the same version.
-    const std::string name = std::filesystem::path(f.path).lexically_relative(path).string();
-    EVP_DigestUpdate(ctx, name.data(), name.size() + 1);
-    EVP_DigestUpdate(ctx, f.text.data(), f.text.size());
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, md, &n);
-  EVP_MD_CTX_free(ctx);
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < 8 && i < n; i++) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
-}
 
 Status Agent::StartControl() {
   if (opts_.control_path.empty()) return Status::Ok();

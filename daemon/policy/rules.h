@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "policy/fields.h"
+#include "policy/policy_files.h"
 
 namespace nbw {
 
@@ -91,6 +92,7 @@ struct Rule {
 class RuleSet {
  public:
   static Result<RuleSet> LoadPath(const std::string& path);
+  static Result<RuleSet> LoadFiles(const std::vector<PolicyFile>& files);
   static Result<RuleSet> LoadString(const std::string& yaml, const std::string& origin);
   RuleSet(RuleSet&&) = default;
   RuleSet& operator=(RuleSet&&) = default;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "policy/policy_files.h"
 
 namespace nbw {
 
@@ -32,6 +33,8 @@ class TargetSet {
  public:
   // Loads every *.yaml/*.yml in `dir` (or one file). Errors name file:line:col.
   static Result<TargetSet> LoadPath(const std::string& path);
+  // The same from files already read (PolicyBundle reads the tree once).
+  static Result<TargetSet> LoadFiles(const std::vector<PolicyFile>& files, const std::string& path);
   static Result<TargetSet> LoadString(const std::string& yaml, const std::string& origin);
 
   // First selector that matches, in file order. comm is the kernel's comm.

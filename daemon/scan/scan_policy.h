@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "policy/policy_files.h"
 #include "scan/report.h"
 
 namespace nbw {
@@ -29,6 +30,7 @@ class ModelGuardPolicy {
   // Every policy file under `path` (a directory or one file); sections in
   // several files are merged. Errors name file:line:col.
   static Result<ModelGuardPolicy> LoadPath(const std::string& path);
+  static Result<ModelGuardPolicy> LoadFiles(const std::vector<PolicyFile>& files);
   static Result<ModelGuardPolicy> LoadString(const std::string& yaml, const std::string& origin);
 
   struct Judgement {
