@@ -7,6 +7,7 @@
 #define NBW_CORE_FIXES_BPF_H
 
 #include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
 /* struct mount is private to fs/ but present in BTF. vfsmount is embedded in
@@ -55,6 +56,40 @@ static __always_inline struct kernfs_node *nbw_cgroup_node(struct task_struct *t
 	if (!kn)
 		kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
 	return kn;
+}
+
+/* A SECCOMP_RET_KILL_* action marks the thread it kills before it dies:
+ * seccomp.mode becomes SECCOMP_MODE_DEAD (v5.17, "seccomp: Invalidate
+ * seccomp mode to catch death failures"). Before v5.17 the mode stays
+ * FILTER and a kill cannot be told from another SIGSYS death: not reported. */
+#define NBW_SECCOMP_MODE_DEAD 3
+
+static __always_inline bool nbw_seccomp_dead(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, seccomp.mode) == NBW_SECCOMP_MODE_DEAD;
+}
+
+/* x86: the thread is in an i386 syscall (int 0x80, sysenter), the kernel's
+ * own test (in_ia32_syscall(), which also picks the filter's AUDIT_ARCH).
+ * TS_COMPAT is set at entry and cleared only on the return to user mode,
+ * so it still holds at sys_exit and in an exit the syscall caused. */
+#define NBW_TS_COMPAT 0x0002
+
+static __always_inline bool nbw_in_ia32_syscall(struct task_struct *task)
+{
+	if (!bpf_core_field_exists(task->thread_info.status))
+		return false;
+	return BPF_CORE_READ(task, thread_info.status) & NBW_TS_COMPAT;
+}
+
+/* The current thread's user registers as saved at kernel entry
+ * (task_pt_regs()), for an exit that has no sys_exit to give them.
+ * bpf_task_pt_regs came in v5.15; before it, NULL. */
+static __always_inline struct pt_regs *nbw_current_user_regs(void)
+{
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return NULL;
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
 #endif /* NBW_CORE_FIXES_BPF_H */

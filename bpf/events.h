@@ -14,13 +14,24 @@
 #ifndef NBW_EVENTS_H
 #define NBW_EVENTS_H
 
-#define NBW_ABI_VERSION 3
+#define NBW_ABI_VERSION 5
 
 #define NBW_COMM_LEN 16
-#define NBW_NSTR 4	     /* blobs per event */
+#define NBW_NSTR 5	     /* blobs per event */
 #define NBW_STR_MAX 4096     /* bytes per blob, NUL included for strings */
 #define NBW_ARGV_MAX 4096    /* argv bytes copied at exec, then truncated */
 #define NBW_SOCKADDR_MAX 128 /* sizeof(struct sockaddr_storage) */
+
+/* The environment scan at exec (bpf/process.bpf.h: nbw_put_env). Every
+ * variable is looked at, wherever it is, up to NBW_ENV_SCAN_MAX of them (the
+ * kernel allows ~230000 under an 8 MiB stack limit; the scan costs about 60
+ * ns a variable here, 2 ms at the bound, paid by a watched process's exec in
+ * its own context). Those named in the env_names map are copied, each cut at
+ * NBW_ENV_ENTRY_MAX bytes, into blob 4 (at most NBW_STR_MAX, at least 3.75
+ * KiB: maps.h, NBW_STR_AREA). Hitting any bound sets NBW_F_ENV_CUT. */
+#define NBW_ENV_SCAN_MAX 32768
+#define NBW_ENV_ENTRY_MAX 1024 /* bytes of one "NAME=value", NUL included */
+#define NBW_ENV_NAME_MAX 32    /* bytes of a name the map can hold, NUL included */
 
 enum nbw_kind {
 	NBW_EV_EXEC = 1,     /* a target (or candidate) exec'd */
@@ -45,6 +56,12 @@ enum nbw_kind {
 #define NBW_F_IS_SOCKET (1u << 4)    /* dup: oldfd was a socket */
 #define NBW_F_KILLED (1u << 5)	     /* exec: the kernel sent SIGKILL (kill_exec) */
 #define NBW_F_MODEL_WINDOW (1u << 6) /* inside a model-load window (own or inherited) */
+#define NBW_F_ENV_CUT (1u << 7)	     /* exec: the environment scan hit a bound */
+/* SECCOMP events: how the filter refused (none of the first three: ERRNO) */
+#define NBW_F_SECCOMP_TRAP (1u << 12)	      /* SECCOMP_RET_TRAP: SIGSYS sent, syscall skipped */
+#define NBW_F_SECCOMP_KILL (1u << 13)	      /* SECCOMP_RET_KILL_*: the thread died of SIGSYS */
+#define NBW_F_SECCOMP_KILL_PROCESS (1u << 14) /* ...and the whole process with it */
+#define NBW_F_SYSCALL_I386 (1u << 15)	      /* hdr.syscall and args are i386's (int 0x80) */
 
 /* Values of the tracked map (maps.h: tracked) */
 #define NBW_TRACK_TARGET 1    /* a target: every event is reported */
@@ -77,9 +94,12 @@ struct nbw_hdr {
 /*
  * args[] by kind:
  *  EXEC:    [0] argc seen  [1] argv bytes before truncation  [2] execveat flags
- *           [3] argv bytes in blob 1 (the rest of blob 1 is environment)
- *           str: 0 exe path, 1 argv then env (NUL separated), 2 cwd,
- *           3 name of the process's cgroup (pids controller, else cgroup v2)
+ *           [3] envc (variables in the new environment) [4] variables scanned
+ *           str: 0 exe path, 1 argv (NUL separated), 2 cwd,
+ *           3 name of the process's cgroup (pids controller, else cgroup v2),
+ *           4 the environment variables env_names lists, in environment
+ *           order, each "NAME=value" NUL terminated (cut at
+ *           NBW_ENV_ENTRY_MAX); never the rest of the environment
  *  FORK:    [0] child tgid [1] clone flags (0 for fork/vfork)
  *  EXIT:    [0] exit_code as the kernel keeps it (status << 8 | signal)
  *  OPEN:    [0] open flags [1] mode [2] dirfd
@@ -95,8 +115,10 @@ struct nbw_hdr {
  *           blob (setns, finit_module, ...), [5] is that file's inode.
  *  SIGNAL:  [0] target pid [1] signal [2] target tgid (tgkill)
  *  SECCOMP: [0..5] the refused syscall's raw arguments; hdr.syscall, hdr.ret
- *           (the errno the filter returned). A refused syscall never reaches
- *           sys_enter: it shows as an exit without an enter (bpf/seccomp.bpf.h).
+ *           (the errno the filter returned; 0 for TRAP and KILL, which do
+ *           not return one; hdr.flags NBW_F_SECCOMP_*, NBW_F_SYSCALL_I386).
+ *           A refused syscall never reaches sys_enter: it shows as an exit
+ *           without an enter, a KILL as its thread's exit (bpf/seccomp.bpf.h).
  *  MODEL:   [0] fd [1] NBW_MODEL_BY_* [2] inode [3] device (kernel dev_t)
  *           [4] file size [5] window id; str: 0 path of the opened file
  */
@@ -108,6 +130,11 @@ struct nbw_event {
 };
 
 #define NBW_EVENT_FIXED_SIZE (sizeof(struct nbw_event))
+
+/* Key of the env_names map: a variable's name, NUL padded. */
+struct nbw_env_key {
+	char name[NBW_ENV_NAME_MAX];
+};
 
 /* Keys of the enforcement maps (maps.h: kill_exec, deny_connect). */
 struct nbw_kill_key {

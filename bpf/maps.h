@@ -9,8 +9,11 @@
 
 #include "events.h"
 
-/* Scratch room for strings after the fixed part of an event: three blobs of
- * NBW_STR_MAX plus slack, so masked offsets stay inside the value. */
+/* Scratch room for strings after the fixed part of an event: four blobs of
+ * NBW_STR_MAX plus slack, so masked offsets stay inside the value (a per-CPU
+ * value may not exceed 32 KiB). An exec's fifth blob, the environment, gets
+ * the room left: at least 3.75 KiB, since its blob 3 is a cgroup's name
+ * (NAME_MAX). */
 #define NBW_STR_AREA (4 * NBW_STR_MAX)
 #define NBW_PATH_BUF (2 * NBW_STR_MAX)
 
@@ -90,6 +93,16 @@ struct {
 	__type(key, __u32);
 	__array(values, struct nbw_candidate_comms);
 } candidate_comms SEC(".maps");
+
+/* Names of the environment variables an exec reports (blob 4), set by
+ * userspace at load (daemon/sensor/exec_env.h). Looked up for every variable
+ * of a target's exec: hash, exact keys; 64 names is ample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct nbw_env_key);
+	__type(value, __u32);
+} env_names SEC(".maps");
 
 /* Syscall arguments kept from sys_enter to sys_exit, per thread. Hash keyed by
  * pid_tgid; an entry lives for one syscall of a tracked thread. 16384 threads

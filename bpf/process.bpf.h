@@ -44,6 +44,143 @@ static __always_inline bool nbw_exec_in_window(__u32 tid, __u32 old_tid)
 	return true;
 }
 
+/*
+ * The environment, read apart from argv so that no argument length hides a
+ * variable, and all of it (up to NBW_ENV_SCAN_MAX variables) so that no
+ * padding does. Each string is found through the envp[] array the kernel
+ * has just laid out on the new stack (mm->start_stack: argc, argv[], NULL,
+ * envp[], NULL), before the program runs: nothing the program did can have
+ * changed it yet. The strings are contiguous (copy_strings), so a string's
+ * length is the gap to the next one. One variable per bpf_loop() step; its
+ * name is looked up in env_names and, if listed, "NAME=value" is appended
+ * to blob 4. Any bound hit is flagged, never silent.
+ */
+struct nbw_env_scan {
+	struct nbw_event_buf *b;
+	__u64 envp; /* user address of envp[0] */
+	__u64 env_start, env_end;
+	__u32 envc; /* variables to scan */
+	__u32 off;  /* next write offset in b->str */
+	__u32 end;  /* blob 4 ends here */
+	__u32 scanned;
+	__u32 cut;
+};
+
+/* Cut "NAME=value..." down to NAME, NUL padded, in place; false if there is
+ * no '=' in it. Word-wise and without branches: a byte loop with a branch
+ * per byte multiplies the verifier's states (by ~30 here). */
+#define NBW_BYTES(c) (0x0101010101010101ULL * (c))
+static __always_inline bool nbw_env_name(struct nbw_env_key *k)
+{
+	__u64 w[4], keep_rest = ~0ULL, found = 0;
+
+	_Static_assert(sizeof(k->name) == sizeof(w), "four words");
+	__builtin_memcpy(w, k->name, sizeof(w));
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u64 x = w[i] ^ NBW_BYTES('=');
+		/* high bit of each zero byte of x: exact up to the first one */
+		__u64 t = (x - NBW_BYTES(1)) & ~x & NBW_BYTES(0x80);
+		__u64 low = t & -t;	       /* the first '=' of this word */
+		__u64 nz = (low | -low) >> 63; /* 1 if there is one */
+
+		/* bytes before the first '=', or all of them if none */
+		w[i] &= ((low >> 7) - 1) & keep_rest;
+		keep_rest &= nz - 1;
+		found |= nz;
+	}
+	__builtin_memcpy(k->name, w, sizeof(w));
+	return found;
+}
+
+static long nbw_env_step(__u32 i, struct nbw_env_scan *s)
+{
+	struct nbw_event_buf *b = s->b;
+	struct nbw_env_key k = {};
+	__u32 off = s->off;
+	__u64 p[2], next, len, n;
+	long got;
+
+	if (i >= s->envc)
+		return 1;
+	/* envp[i] and envp[i + 1] (the NULL after the last) in one read */
+	if (bpf_probe_read_user(p, sizeof(p), (void *)(s->envp + (__u64)i * 8))) {
+		s->cut = 1;
+		return 1;
+	}
+	/* p[] is left as the helper wrote it: a register spilled into it
+	 * would make the verifier track it, and it cannot track a slot a
+	 * helper wrote (6.x: "callback leftover stack slots"). */
+	next = i + 1 == s->envc ? s->env_end : p[1];
+	if (p[0] < s->env_start || next > s->env_end || next <= p[0]) {
+		s->cut = 1; /* not the layout this scan knows: say so */
+		return 1;
+	}
+	s->scanned = i + 1;
+	bpf_probe_read_user_str(k.name, sizeof(k.name), (void *)p[0]);
+	if (!nbw_env_name(&k))
+		return 0;
+	if (!bpf_map_lookup_elem(&env_names, &k))
+		return 0;
+	len = next - p[0]; /* NUL included */
+	n = len > NBW_ENV_ENTRY_MAX ? NBW_ENV_ENTRY_MAX : len;
+	if (off + n > s->end) {
+		s->cut = 1; /* blob 4 is full */
+		return 1;
+	}
+	if (len > n)
+		s->cut = 1;
+	/* A constant size keeps the verifier from tracking n back into p[]
+	 * (see above). The string ends within n bytes, and the slack after
+	 * NBW_STR_AREA (maps.h) takes a full read. */
+	nbw_barrier_var(off);
+	off &= NBW_STR_AREA - 1;
+	got = bpf_probe_read_user_str(&b->str[off], NBW_ENV_ENTRY_MAX, (void *)p[0]);
+	if (got <= 0 || off + got > s->end) {
+		s->cut = 1; /* unreadable, or changed under us */
+		return 1;
+	}
+	s->off = off + got;
+	return 0;
+}
+
+static __always_inline void nbw_put_env(struct nbw_event_buf *b, struct mm_struct *mm, __u32 argc,
+					__u32 envc, __u32 *used)
+{
+	struct nbw_env_scan s = {
+		.b = b,
+		.env_start = BPF_CORE_READ(mm, env_start),
+		.env_end = BPF_CORE_READ(mm, env_end),
+		.envc = envc,
+		.off = *used,
+	};
+	__u64 stack = BPF_CORE_READ(mm, start_stack), argc_seen = 0;
+
+	b->ev.args[3] = envc;
+	if (envc == 0)
+		return;
+	if (s.off >= NBW_STR_AREA || bpf_probe_read_user(&argc_seen, 8, (void *)stack) ||
+	    argc_seen != argc) {
+		b->ev.hdr.flags |= NBW_F_ENV_CUT;
+		return;
+	}
+	/* the room left in the area (maps.h), at most one blob */
+	s.end = NBW_STR_AREA - s.off < NBW_STR_MAX ? NBW_STR_AREA : s.off + NBW_STR_MAX;
+	s.envp = stack + 8 * ((__u64)argc + 2);
+	if (s.envc > NBW_ENV_SCAN_MAX) {
+		s.envc = NBW_ENV_SCAN_MAX;
+		s.cut = 1;
+	}
+	bpf_loop(s.envc, nbw_env_step, &s, 0);
+	b->ev.args[4] = s.scanned;
+	if (s.cut)
+		b->ev.hdr.flags |= NBW_F_ENV_CUT;
+	if (s.off > *used && s.off - *used <= NBW_STR_MAX) {
+		b->ev.str_len[4] = s.off - *used;
+		*used = s.off;
+	}
+}
+
 static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
 				       struct linux_binprm *bprm)
 {
@@ -55,8 +192,8 @@ static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
 	struct nbw_inflight *in;
 	struct file *file;
 	struct mm_struct *mm;
-	unsigned long arg_start, arg_end, env_end;
-	__u32 used = 0;
+	unsigned long arg_start, arg_end;
+	__u32 used = 0, argc;
 	__s32 nr = -1;
 	bool killed = false;
 
@@ -114,15 +251,11 @@ static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
 		b->ev.hdr.flags |= NBW_F_FILELESS; /* memfd or deleted binary */
 	nbw_put_file_path(b, 0, file, &used);
 
-	/* argv, then as much of the environment as fits: the kernel lays the
-	 * env strings right after argv (env_start == arg_end), so one read
-	 * takes both. Userspace looks only for loader variables (LD_PRELOAD,
-	 * ...) in the env part and never prints it: it may hold secrets. */
 	mm = BPF_CORE_READ(task, mm);
 	arg_start = BPF_CORE_READ(mm, arg_start);
 	arg_end = BPF_CORE_READ(mm, arg_end);
-	env_end = BPF_CORE_READ(mm, env_end);
-	b->ev.args[0] = BPF_CORE_READ(bprm, argc);
+	argc = BPF_CORE_READ(bprm, argc);
+	b->ev.args[0] = argc;
 	b->ev.args[1] = arg_end - arg_start;
 	if (arg_end > arg_start) {
 		__u32 len = arg_end - arg_start;
@@ -131,18 +264,15 @@ static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
 			len = NBW_ARGV_MAX;
 			b->ev.hdr.flags |= NBW_F_TRUNCATED;
 		}
-		b->ev.args[3] = len; /* argv bytes in blob 1; the env follows */
-		if (BPF_CORE_READ(mm, env_start) == arg_end && env_end > arg_end) {
-			__u64 total = env_end - arg_start;
-
-			len = total > NBW_ARGV_MAX ? NBW_ARGV_MAX : total;
-		}
 		nbw_put_bytes(b, 1, (void *)arg_start, len, true, &used);
 	}
 	nbw_put_cwd(b, 2, &used);
 	/* The container a process runs in, read now: by the time userspace
 	 * reads /proc a short-lived process may be gone. */
 	nbw_put_kernel_str(b, 3, BPF_CORE_READ(nbw_cgroup_node(task), name), &used);
+	/* Userspace reads identity and loader variables from blob 4 and never
+	 * prints the rest: the environment may hold secrets. */
+	nbw_put_env(b, mm, argc, BPF_CORE_READ(bprm, envc), &used);
 	nbw_submit(b, used);
 	return 0;
 }
@@ -200,6 +330,7 @@ static __always_inline int nbw_on_exit(struct task_struct *task)
 	/* Before the tracked test: a process untracked by userspace keeps its
 	 * filtered bit until here. */
 	if (nbw_is_filtered(tgid)) {
+		nbw_seccomp_on_exit(task);
 		bpf_map_delete_elem(&seccomp_entered, &id);
 		if (nbw_group_dead(task))
 			nbw_mark_filtered(tgid, false);

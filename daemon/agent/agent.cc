@@ -22,9 +22,10 @@ namespace {
 
 // What was done is what the kernel did, read off the event, not assumed:
 // a kill rule's exec the kernel killed, a deny rule's connect it refused,
-// a syscall a seccomp filter refused (whatever the rule's own action).
+// a syscall a seccomp filter refused, or killed its caller for (whatever
+// the rule's own action).
 std::string_view ActionTaken(const Rule& rule, const Event& ev) {
-  if (ev.kind == EventKind::kSeccomp) return "denied";
+  if (ev.kind == EventKind::kSeccomp) return (ev.flags & NBW_F_SECCOMP_KILL) ? "killed" : "denied";
   if (rule.action == RuleAction::kKill && (ev.flags & NBW_F_KILLED)) return "killed";
   if (rule.action == RuleAction::kDeny && ev.kind == EventKind::kNet && ev.ret == -EPERM) {
     return "denied";
@@ -76,14 +77,14 @@ Status Agent::Start() {
   if (Status s = ApplyKernelPolicy(targets_, engine_.rules(), *model_policy_); !s.ok()) return s;
   guard_ = std::make_unique<ModelGuard>(
       io_, model_policy_, [this](const std::shared_ptr<ModelLoad>& l) { OnModelScanned(l); },
-      opts_.proc_root);
+      opts_.proc_root, [this](const std::string& what) { ReportPressure(what); });
   if (opts_.scope_pod) {
     if (own_pid_ns_ == 0) return Status::Error("--scope pod", "cannot read the own pid namespace");
     spdlog::info("agent: scope pod: only pid namespace {}", own_pid_ns_);
   }
   ScanRunningProcesses();
   for (uint32_t pid : opts_.track_pids) {
-    if (Status s = TrackTree(pid, "manual", "track-pid"); !s.ok()) {
+    if (Status s = TrackTree(pid, std::string(kRoleManual), "track-pid"); !s.ok()) {
       return s.Wrap(fmt::format("--track-pid {}", pid));
     }
   }
@@ -118,10 +119,7 @@ void Agent::Stop() {
   ReportStats(true);
   boost::system::error_code ec;
   signals_.cancel(ec);
-  if (control_) {
-    control_->close(ec);
-    ::unlink(opts_.control_path.c_str());
-  }
+  StopControl();
   if (metrics_) metrics_->close(ec);
   stats_timer_.cancel();
   drain_timer_.cancel();
@@ -193,6 +191,7 @@ void Agent::ArmStatsTimer() {
       spdlog::debug("sensor: swept {} enter/exit entries of untracked threads", n);
     }
     ReportFolds(false);
+    CheckStreamPressure();
     ReportStats(false);
     ArmStatsTimer();
   });
@@ -280,6 +279,7 @@ nlohmann::json Agent::StatusJson(bool final) {
                          {"cache_hits", g.cache_hits},
                          {"queue_full", g.queue_full},
                          {"open_failed", g.open_failed},
+                         {"resource_waits", g.resource_waits},
                          {"alerts_held", held_.size()},
                          {"alerts_released_unscanned", alerts_released_unscanned_}};
   }
@@ -300,10 +300,13 @@ nlohmann::json Agent::StatusJson(bool final) {
       st["stream"] = {{"subscribers", k->subscribers},
                       {"attached", k->attached},
                       {"refused", k->refused},
+                      {"refused_fds", k->refused_fds},
+                      {"accept_failed", k->accept_failed},
                       {"cut_off", k->cut_off},
                       {"sent", k->sent}};
     }
   }
+  st["control"] = ControlStatusJson();
   st["policy_version"] = policy_version_;
   return st;
 }
@@ -332,13 +335,8 @@ void Agent::ReportStats(bool final) {
   // Atomic replace: readers never see half a file.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(opts_.status_path).parent_path(), ec);
-  const std::string tmp = opts_.status_path + ".tmp";
-  if (std::FILE* f = std::fopen(tmp.c_str(), "we")) {
-    const std::string text = st.dump(2) + "\n";
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-    ::chmod(tmp.c_str(), 0644);
-    std::filesystem::rename(tmp, opts_.status_path, ec);
+  if (Status s = WriteFileAtomic(opts_.status_path, st.dump(2) + "\n", 0644); !s.ok()) {
+    spdlog::warn("status file: {}", s.message());
   }
 }
 
@@ -482,8 +480,8 @@ void Agent::MakeTarget(ProcessInfo& p, const TargetSelector& sel, bool announce)
   p.state = TrackState::kTarget;
   p.role = sel.role;
   p.selector = sel.name;
-  p.target_root = p.tgid;
   table_.RefreshIdentity(p);
+  table_.MakeRoot(p);
   counters_.targets_found++;
   if (announce) EmitTarget(p, "exec");
 }
@@ -543,7 +541,7 @@ void Agent::HandleEvent(Event&& ev) {
   if (p.state != TrackState::kTarget) {
     // Tracked by the kernel but new to the table (raced start-up): adopt it.
     p.state = TrackState::kTarget;
-    if (p.role.empty()) p.role = "unknown", p.selector = "inherited";
+    if (p.role.empty()) p.role = kRoleUnknown, p.selector = "inherited";
   }
   if (ev.kind == EventKind::kFork && ev.candidate()) {
     // Parent was promoted after this child inherited "candidate".
@@ -551,11 +549,16 @@ void Agent::HandleEvent(Event&& ev) {
                          /*only_if_present=*/true);
   }
   if (ev.kind == EventKind::kExec && ev.ret == 0) {
-    // A watched process exec'd something a selector names (a launcher that
-    // execs the kernel): it takes that selector's role and identity.
-    if (auto m = targets_.Match(ev.comm, p.exe, p.argv); m && m->selector->name != p.selector) {
-      MakeTarget(p, *m->selector, true);
+    // A watched process exec'd something a selector names (a kernel a
+    // tracked launcher starts, or a child dressed as one): it stays in its
+    // tree with its root's identity, and takes the selector's role only if
+    // that is stricter than the one it has, here and in the kernel.
+    if (auto m = targets_.Match(ev.comm, p.exe, p.argv);
+        m && RoleIsStricter(m->selector->role, p.role)) {
+      p.role = m->selector->role;
+      p.selector = m->selector->name;
       (void)sensor_->Track(ev.tgid, KernelTrack::kTarget, RoleId(p.role), /*only_if_present=*/true);
+      EmitTarget(p, "exec");
     }
   }
   Observe(ev, p);
@@ -569,8 +572,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   if (root == self_pid_) {
     return Status::Error("tracking", "refusing to track the daemon itself");
   }
-  const uint32_t role_id = RoleId(role);
-  if (Status s = sensor_->Track(root, KernelTrack::kTarget, role_id); !s.ok()) return s;
+  if (Status s = sensor_->Track(root, KernelTrack::kTarget, RoleId(role)); !s.ok()) return s;
   auto p = table_.LoadFromProc(root);
   if (!p.ok()) {
     (void)sensor_->Untrack(root);
@@ -579,7 +581,7 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   (*p)->state = TrackState::kTarget;
   (*p)->role = role;
   (*p)->selector = selector;
-  (*p)->target_root = root;
+  table_.MakeRoot(**p);
   counters_.targets_found++;
   EmitTarget(**p, selector == "track-pid" ? "track-pid" : "running");
 
@@ -589,23 +591,35 @@ Status Agent::TrackTree(uint32_t root, const std::string& role, const std::strin
   for (uint32_t pid : procfs_.Pids()) {
     if (auto st = procfs_.Stat(pid); st.ok()) children.emplace(st->ppid, pid);
   }
-  std::vector<uint32_t> todo{root};
+  // A descendant the start-up scan made a target first (its pid came
+  // earlier) keeps its role if that is not laxer, and passes it down.
+  struct Node {
+    uint32_t pid;
+    std::string role, selector;
+  };
+  std::vector<Node> todo{{root, role, selector}};
   while (!todo.empty()) {
-    uint32_t cur = todo.back();
+    const Node cur = std::move(todo.back());
     todo.pop_back();
-    auto [b, e] = children.equal_range(cur);
+    auto [b, e] = children.equal_range(cur.pid);
     for (auto it = b; it != e; ++it) {
-      uint32_t child = it->second;
-      if (child == self_pid_) continue;
-      if (!sensor_->Track(child, KernelTrack::kTarget, role_id).ok()) continue;
-      if (auto c = table_.LoadFromProc(child); c.ok()) {
-        (*c)->state = TrackState::kTarget;
-        (*c)->role = role;
-        (*c)->selector = selector;
-        (*c)->target_root = root;
-        if ((*c)->jupyter.kernel_id.empty()) (*c)->jupyter = (*p)->jupyter;
+      Node child{it->second, cur.role, cur.selector};
+      if (child.pid == self_pid_) continue;
+      if (const ProcessInfo* known = table_.Find(child.pid);
+          known && known->state == TrackState::kTarget &&
+          !RoleIsStricter(child.role, known->role)) {
+        child.role = known->role;
+        child.selector = known->selector;
       }
-      todo.push_back(child);
+      if (!sensor_->Track(child.pid, KernelTrack::kTarget, RoleId(child.role)).ok()) continue;
+      if (auto c = table_.LoadFromProc(child.pid); c.ok()) {
+        (*c)->state = TrackState::kTarget;
+        (*c)->role = child.role;
+        (*c)->selector = child.selector;
+        (*c)->target_root = root;
+        (*c)->jupyter = (*p)->jupyter;  // its own environment is only a claim
+      }
+      todo.push_back(std::move(child));
     }
   }
   return Status::Ok();

@@ -161,9 +161,24 @@ class Agent {
                                          const ModelGuardPolicy& model_guard);
   // Everything `nbwarden status` shows (the status file, the control socket).
   nlohmann::json StatusJson(bool final);
-  // The control socket and the metrics endpoint (agent_control.cc).
+  // The control socket and the metrics endpoint (agent_control.cc). Control
+  // connections are capped (in all, and per peer uid but root's), must send
+  // their request within kControlIdle, and are refused when fds run short.
+  // The metrics endpoint takes at most kMetricsMax at once, each for 5 s.
+  static constexpr size_t kControlMax = 16, kControlPerUid = 4, kMetricsMax = 16;
+  static constexpr std::chrono::seconds kControlIdle{5};
+  struct ControlConnections;
+  struct MetricsConnections;
   Status StartControl();
   void AcceptControl();
+  void ServeControl(boost::asio::local::stream_protocol::socket sock);
+  void StopControl();
+  nlohmann::json ControlStatusJson() const;
+  // Fds or connections ran short (a refused connection, a scan that waits):
+  // NBW-SELF-004, at most once per kPressureAlertEvery; counted always.
+  void ReportPressure(const std::string& what);
+  void CheckStreamPressure();  // from the stats timer: the stream's own refusals
+  static constexpr std::chrono::seconds kPressureAlertEvery{60};
   Status StartMetrics();
   void AcceptMetrics();
   std::string MetricsText();
@@ -177,6 +192,13 @@ class Agent {
   std::string policy_version_;  // sha256 prefix of the policy files' text
   std::optional<gid_t> control_group_;
   uint64_t control_refused_ = 0;
+  std::shared_ptr<ControlConnections> control_conns_;
+  std::unique_ptr<boost::asio::steady_timer> control_backoff_;  // after a failed accept
+  std::shared_ptr<MetricsConnections> metrics_conns_;
+  std::unique_ptr<boost::asio::steady_timer> metrics_backoff_;
+  uint64_t pressure_events_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> last_pressure_alert_;
+  uint64_t stream_pressure_seen_ = 0;
   const AgentOptions opts_;
   const ProcFs procfs_;
   const uint32_t self_pid_;    // as procfs_ and the kernel number it

@@ -2,6 +2,8 @@
 // The daemon's operator interfaces, on the agent's own loop: the control
 // socket (`nbwarden status`, `nbwarden reload`; one request line, one JSON
 // reply) and Prometheus metrics with a health check over HTTP on loopback.
+// Control connections are bounded in number and time, so no peer can take
+// the fds model scans need; running short is alert NBW-SELF-004.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,8 +14,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "agent/agent.h"
+#include "common/fd_budget.h"
 #include "common/peer.h"
 
 namespace nbw {
@@ -55,50 +60,194 @@ Status Agent::StartControl() {
   if (ec) return Status::Error("control socket " + opts_.control_path, ec.message());
   if (Status s = RestrictSocketFile(opts_.control_path, group); !s.ok()) return s;
   control_group_ = group;
+  control_conns_ = std::make_shared<ControlConnections>();
+  control_backoff_ = std::make_unique<asio::steady_timer>(io_);
   AcceptControl();
   spdlog::info("agent: control socket {}", opts_.control_path);
   return Status::Ok();
 }
 
+// What the control socket holds open, and why it refused others. Shared
+// with each connection, whose end gives its slot back: a connection may
+// outlive the agent inside the io_context.
+struct Agent::ControlConnections {
+  struct Conn {
+    Conn(local::socket s, uid_t u, std::shared_ptr<ControlConnections> o)
+        : sock(std::move(s)), timer(sock.get_executor()), uid(u), owner(std::move(o)) {
+      owner->live.insert(this);
+      owner->per_uid[uid]++;
+    }
+    ~Conn() {
+      owner->live.erase(this);
+      if (--owner->per_uid[uid] == 0) owner->per_uid.erase(uid);
+    }
+    void Close() {
+      boost::system::error_code ignored;
+      sock.close(ignored);
+      timer.cancel();
+    }
+    local::socket sock;
+    asio::streambuf buf{256};  // a request is one short line
+    asio::steady_timer timer;
+    const uid_t uid;
+    const std::shared_ptr<ControlConnections> owner;
+  };
+  std::set<Conn*> live;
+  std::map<uid_t, size_t> per_uid;
+  uint64_t served = 0, refused_busy = 0, refused_fds = 0, timed_out = 0, accept_failed = 0;
+};
+
+// The metrics endpoint's open connections: each holds a slot until its last
+// handler is gone (which may be after the agent, inside the io_context).
+struct Agent::MetricsConnections {
+  struct Slot {
+    explicit Slot(std::shared_ptr<MetricsConnections> o) : owner(std::move(o)) { owner->open++; }
+    ~Slot() { owner->open--; }
+    const std::shared_ptr<MetricsConnections> owner;
+  };
+  size_t open = 0;
+  uint64_t served = 0, refused = 0, accept_failed = 0;
+};
+
 void Agent::AcceptControl() {
   control_->async_accept([this](const boost::system::error_code& ec, local::socket sock) {
     if (ec == asio::error::operation_aborted || stopping_) return;
-    if (!ec) {
-      if (!PeerAllowed(sock.native_handle(), control_group_)) {
-        control_refused_++;
-        boost::system::error_code ignored;
-        sock.close(ignored);
-      } else {
-        auto s = std::make_shared<local::socket>(std::move(sock));
-        auto buf = std::make_shared<asio::streambuf>(256);  // a request is one short line
-        asio::async_read_until(
-            *s, *buf, '\n', [this, s, buf](const boost::system::error_code& rec, size_t) {
-              std::string cmd;
-              if (!rec) {
-                std::istream in(buf.get());
-                std::getline(in, cmd);
-              }
-              nlohmann::json reply;
-              if (cmd == "status") {
-                reply = StatusJson(false);
-              } else if (cmd == "reload") {
-                Status st = Reload();
-                reply = {{"ok", st.ok()}, {"policy_version", policy_version_}};
-                if (!st.ok()) reply["error"] = st.message();
-              } else {
-                reply = {{"ok", false}, {"error", "unknown command (status, reload)"}};
-              }
-              auto out = std::make_shared<std::string>(reply.dump() + "\n");
-              asio::async_write(*s, asio::buffer(*out),
-                                [s, out](const boost::system::error_code&, size_t) {
-                                  boost::system::error_code ignored;
-                                  s->close(ignored);
-                                });
-            });
-      }
+    if (ec) {
+      // EMFILE and kin: the connection stays queued, and accepting again at
+      // once would spin. Wait a little.
+      control_conns_->accept_failed++;
+      ReportPressure("the control socket could not accept a connection: " + ec.message());
+      control_backoff_->expires_after(std::chrono::milliseconds(100));
+      control_backoff_->async_wait([this](const boost::system::error_code& tec) {
+        if (!tec && !stopping_) AcceptControl();
+      });
+      return;
     }
+    ServeControl(std::move(sock));
     AcceptControl();
   });
+}
+
+void Agent::ServeControl(local::socket sock) {
+  boost::system::error_code ignored;
+  const int fd = sock.native_handle();
+  const std::optional<uid_t> uid = PeerUid(fd);
+  if (!uid || !PeerAllowed(fd, control_group_)) {
+    control_refused_++;
+    sock.close(ignored);
+    return;
+  }
+  ControlConnections& c = *control_conns_;
+  if (const size_t left = FdHeadroom(); left < kFdReserve) {
+    c.refused_fds++;
+    sock.close(ignored);
+    ReportPressure(
+        fmt::format("a control connection (uid {}) was refused: {} fds left, {} are "
+                    "kept for model scans and sinks",
+                    *uid, left, kFdReserve));
+    return;
+  }
+  const auto mine = c.per_uid.find(*uid);
+  if (c.live.size() >= kControlMax ||
+      (*uid != 0 && mine != c.per_uid.end() && mine->second >= kControlPerUid)) {
+    c.refused_busy++;
+    sock.close(ignored);
+    ReportPressure(
+        fmt::format("control connections refused: uid {} holds {}, {} open in all "
+                    "(caps {} per uid, {} in all)",
+                    *uid, mine == c.per_uid.end() ? 0 : mine->second, c.live.size(), kControlPerUid,
+                    kControlMax));
+    return;
+  }
+  c.served++;
+  auto conn = std::make_shared<ControlConnections::Conn>(std::move(sock), *uid, control_conns_);
+  // The request, the reply, all within kControlIdle: an idle peer holds no slot.
+  conn->timer.expires_after(kControlIdle);
+  conn->timer.async_wait([conn](const boost::system::error_code& tec) {
+    if (tec) return;
+    conn->owner->timed_out++;
+    boost::system::error_code e;
+    conn->sock.close(e);
+  });
+  asio::async_read_until(
+      conn->sock, conn->buf, '\n', [this, conn](const boost::system::error_code& rec, size_t) {
+        if (rec) return conn->Close();
+        std::string cmd;
+        std::istream in(&conn->buf);
+        std::getline(in, cmd);
+        nlohmann::json reply;
+        if (cmd == "status") {
+          reply = StatusJson(false);
+        } else if (cmd == "reload") {
+          Status st = Reload();
+          reply = {{"ok", st.ok()}, {"policy_version", policy_version_}};
+          if (!st.ok()) reply["error"] = st.message();
+        } else {
+          reply = {{"ok", false}, {"error", "unknown command (status, reload)"}};
+        }
+        auto out = std::make_shared<std::string>(reply.dump() + "\n");
+        asio::async_write(conn->sock, asio::buffer(*out),
+                          [conn, out](const boost::system::error_code&, size_t) { conn->Close(); });
+      });
+}
+
+void Agent::StopControl() {
+  if (metrics_backoff_) metrics_backoff_->cancel();
+  if (!control_) return;
+  boost::system::error_code ec;
+  control_->close(ec);
+  if (control_backoff_) control_backoff_->cancel();
+  ::unlink(opts_.control_path.c_str());
+  // Open connections end now: their handlers run with an error and return.
+  for (auto* conn : control_conns_->live) conn->Close();
+}
+
+nlohmann::json Agent::ControlStatusJson() const {
+  nlohmann::json j = {{"pressure_events", pressure_events_}};
+  if (control_conns_) {
+    const ControlConnections& c = *control_conns_;
+    j.update({{"open", c.live.size()},
+              {"served", c.served},
+              {"refused_peer", control_refused_},
+              {"refused_busy", c.refused_busy},
+              {"refused_fds", c.refused_fds},
+              {"timed_out", c.timed_out},
+              {"accept_failed", c.accept_failed}});
+  }
+  if (metrics_conns_) {
+    const MetricsConnections& m = *metrics_conns_;
+    j["metrics"] = {{"open", m.open},
+                    {"served", m.served},
+                    {"refused", m.refused},
+                    {"accept_failed", m.accept_failed}};
+  }
+  return j;
+}
+
+void Agent::ReportPressure(const std::string& what) {
+  pressure_events_++;
+  const auto now = std::chrono::steady_clock::now();
+  if (last_pressure_alert_ && now - *last_pressure_alert_ < kPressureAlertEvery) {
+    spdlog::debug("agent: resource pressure: {}", what);  // a flood must not flood the log
+    return;
+  }
+  last_pressure_alert_ = now;
+  spdlog::warn("agent: resource pressure: {}", what);
+  EmitSelfAlert("NBW-SELF-004", "Resource pressure", Severity::kError,
+                fmt::format("{} ({} pressure event(s) so far; {} fds free)", what, pressure_events_,
+                            FdHeadroom()));
+}
+
+void Agent::CheckStreamPressure() {
+  if (!opts_.router) return;
+  const auto k = opts_.router->Stream();
+  if (!k || k->refused_fds + k->accept_failed == stream_pressure_seen_) return;
+  const uint64_t fresh = k->refused_fds + k->accept_failed - stream_pressure_seen_;
+  stream_pressure_seen_ = k->refused_fds + k->accept_failed;
+  ReportPressure(
+      fmt::format("the alert stream refused or could not accept {} subscriber(s) for "
+                  "lack of fds",
+                  fresh));
 }
 
 Status Agent::StartMetrics() {
@@ -125,6 +274,8 @@ Status Agent::StartMetrics() {
   if (!ec) metrics_->bind(ep, ec);
   if (!ec) metrics_->listen(16, ec);
   if (ec) return Status::Error("metrics " + opts_.metrics_listen, ec.message());
+  metrics_conns_ = std::make_shared<MetricsConnections>();
+  metrics_backoff_ = std::make_unique<asio::steady_timer>(io_);
   AcceptMetrics();
   spdlog::info("agent: metrics on http://{}/metrics", opts_.metrics_listen);
   return Status::Ok();
@@ -181,41 +332,60 @@ std::string Agent::MetricsText() {
 void Agent::AcceptMetrics() {
   metrics_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec == asio::error::operation_aborted || stopping_) return;
-    if (!ec) {
-      auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
-      auto buf = std::make_shared<beast::flat_buffer>();
-      auto req = std::make_shared<http::request<http::empty_body>>();
-      stream->expires_after(std::chrono::seconds(5));  // a slow client is dropped
-      http::async_read(*stream, *buf, *req,
-                       [this, stream, buf, req](const boost::system::error_code& rec, size_t) {
-                         if (rec) return;
-                         auto res = std::make_shared<http::response<http::string_body>>();
-                         res->version(req->version());
-                         res->keep_alive(false);
-                         const std::string target(req->target());
-                         if (req->method() != http::verb::get) {
-                           res->result(http::status::method_not_allowed);
-                         } else if (target == "/metrics") {
-                           res->set(http::field::content_type, "text/plain; version=0.0.4");
-                           res->body() = MetricsText();
-                         } else if (target == "/healthz") {
-                           // Healthy: the sensor is attached and the loop
-                           // answers (this reply is the loop answering).
-                           const bool ok = sensor_ != nullptr && !stopping_;
-                           res->result(ok ? http::status::ok : http::status::service_unavailable);
-                           res->body() = ok ? "ok\n" : "stopping\n";
-                         } else {
-                           res->result(http::status::not_found);
-                         }
-                         res->prepare_payload();
-                         http::async_write(*stream, *res,
-                                           [stream, res](const boost::system::error_code&, size_t) {
-                                             boost::system::error_code ignored;
-                                             stream->socket().shutdown(tcp::socket::shutdown_both,
-                                                                       ignored);
-                                           });
-                       });
+    MetricsConnections& m = *metrics_conns_;
+    if (ec) {
+      m.accept_failed++;
+      ReportPressure("the metrics endpoint could not accept a connection: " + ec.message());
+      metrics_backoff_->expires_after(std::chrono::milliseconds(100));
+      metrics_backoff_->async_wait([this](const boost::system::error_code& tec) {
+        if (!tec && !stopping_) AcceptMetrics();
+      });
+      return;
     }
+    // Any local user can connect: bounded in number here, in time below.
+    if (const size_t left = m.open < kMetricsMax ? FdHeadroom() : 0; left < kFdReserve) {
+      m.refused++;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+      ReportPressure(fmt::format("a metrics connection was refused: {} open (cap {}), {} fds left",
+                                 m.open, kMetricsMax, left));
+      return AcceptMetrics();
+    }
+    m.served++;
+    auto slot = std::make_shared<MetricsConnections::Slot>(metrics_conns_);
+    auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
+    auto buf = std::make_shared<beast::flat_buffer>();
+    auto req = std::make_shared<http::request<http::empty_body>>();
+    stream->expires_after(std::chrono::seconds(5));  // a slow client is dropped
+    http::async_read(*stream, *buf, *req,
+                     [this, slot, stream, buf, req](const boost::system::error_code& rec, size_t) {
+                       if (rec) return;
+                       auto res = std::make_shared<http::response<http::string_body>>();
+                       res->version(req->version());
+                       res->keep_alive(false);
+                       const std::string target(req->target());
+                       if (req->method() != http::verb::get) {
+                         res->result(http::status::method_not_allowed);
+                       } else if (target == "/metrics") {
+                         res->set(http::field::content_type, "text/plain; version=0.0.4");
+                         res->body() = MetricsText();
+                       } else if (target == "/healthz") {
+                         // Healthy: the sensor is attached and the loop answers (this
+                         // reply is the loop answering).
+                         const bool ok = sensor_ != nullptr && !stopping_;
+                         res->result(ok ? http::status::ok : http::status::service_unavailable);
+                         res->body() = ok ? "ok\n" : "stopping\n";
+                       } else {
+                         res->result(http::status::not_found);
+                       }
+                       res->prepare_payload();
+                       http::async_write(
+                           *stream, *res,
+                           [slot, stream, res](const boost::system::error_code&, size_t) {
+                             boost::system::error_code ignored;
+                             stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+                           });
+                     });
     AcceptMetrics();
   });
 }

@@ -25,6 +25,11 @@ std::string DefaultPolicyName() {
                             : InstalledPolicyDir();
 }
 
+std::string DefaultProfilesDir() {
+  return UseBuiltinPolicy() ? std::string(kBuiltinPrefix) + "seccomp"
+                            : InstalledPolicyDir() + "/seccomp";
+}
+
 Result<std::string> ReadPolicyText(const std::string& path, size_t max_bytes) {
   if (!path.starts_with(kBuiltinPrefix)) return ReadFileBounded(path, max_bytes);
   const std::string_view rel = std::string_view(path).substr(kBuiltinPrefix.size());

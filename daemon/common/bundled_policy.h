@@ -35,6 +35,12 @@ bool UseBuiltinPolicy();
 // a command without -p/--profiles uses on this machine.
 std::string DefaultPolicyName();
 
+// Where seccomp profile NAMEs resolve when the command line names no
+// --profiles: the installed policy's seccomp/, else the built-in one
+// ("built-in:seccomp"). nbwarden-exec resolves the same way, so a profile a
+// CLI command accepts is the one a wrapped kernel gets.
+std::string DefaultProfilesDir();
+
 // A policy file's text: "built-in:REL" from the table above, any other path
 // from disk (at most max_bytes). A missing built-in file's error lists the
 // ones there are.

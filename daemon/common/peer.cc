@@ -40,6 +40,13 @@ bool PeerAllowed(int fd, std::optional<gid_t> group) {
   return false;
 }
 
+std::optional<uid_t> PeerUid(int fd) {
+  struct ucred cred = {};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
+  return cred.uid;
+}
+
 Status RestrictSocketFile(const std::string& path, std::optional<gid_t> group) {
   if (chown(path.c_str(), 0, group.value_or(0)) != 0 ||
       chmod(path.c_str(), group ? 0660 : 0600) != 0) {

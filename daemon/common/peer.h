@@ -19,6 +19,8 @@ namespace nbw {
 Result<gid_t> GroupId(const std::string& group);
 // root, or (with a group) its gid or a member of it.
 bool PeerAllowed(int fd, std::optional<gid_t> group);
+// The peer's uid (SO_PEERCRED): per-user connection caps key on it.
+std::optional<uid_t> PeerUid(int fd);
 // After bind: owner root and group, mode 0600 (0660 with a group).
 Status RestrictSocketFile(const std::string& path, std::optional<gid_t> group);
 

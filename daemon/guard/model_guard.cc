@@ -6,21 +6,27 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cstring>
 
 #include "common/clock.h"
+#include "common/fd_budget.h"
 
 namespace nbw {
 
 ModelGuard::ModelGuard(boost::asio::io_context& io, std::shared_ptr<const ModelGuardPolicy> policy,
-                       ScannedFn on_scanned, std::string proc_root)
+                       ScannedFn on_scanned, std::string proc_root, PressureFn on_pressure)
     : io_(io),
       on_scanned_(std::move(on_scanned)),
+      on_pressure_(std::move(on_pressure)),
       proc_root_(std::move(proc_root)),
       scanner_(std::make_shared<const ModelScanner>(std::move(policy))),
       worker_([this] { Worker(); }) {}
 
 ModelGuard::~ModelGuard() {
+  // A cancelled retry's handler returns without touching this.
+  for (const auto& t : retries_) t->cancel();
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
@@ -41,15 +47,19 @@ namespace {
 // The path is a target's fd link or a name a target controls: it may have
 // been swapped for a FIFO or a device since the kernel saw it, and opening
 // some devices has side effects. So: O_PATH first (opens nothing), check,
-// then reopen that very inode through /proc/self/fd.
-UniqueFd OpenRegular(const std::string& path, uint64_t ino, struct stat& st) {
+// then reopen that very inode through /proc/self/fd. On failure `err` is
+// the errno (0 when the file is not the one the kernel saw).
+UniqueFd OpenRegular(const std::string& path, uint64_t ino, struct stat& st, int& err) {
+  err = 0;
   UniqueFd pinned(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!pinned.valid()) err = errno;
   if (!pinned.valid() || fstat(pinned.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
       st.st_ino != ino) {
     return UniqueFd();
   }
   const std::string self = fmt::format("/proc/self/fd/{}", pinned.get());
   UniqueFd fd(::open(self.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd.valid()) err = errno;
   struct stat again {};
   if (!fd.valid() || fstat(fd.get(), &again) != 0 || again.st_ino != st.st_ino ||
       again.st_dev != st.st_dev) {
@@ -73,17 +83,46 @@ std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
   load->size = ev.args[4];
   load->opened_ns = ev.realtime_ns;
   by_pid_[ev.tgid] = load;
+  Start(load, kRetryFirst);
+  return load;
+}
 
+void ModelGuard::Start(const std::shared_ptr<ModelLoad>& load, std::chrono::milliseconds backoff) {
   // The loader's fd is the file the kernel judged. If it is already closed
   // (read whole, then unpickled from memory), the path is the fallback,
   // accepted only if it is still the same inode.
   struct stat st {};
-  UniqueFd fd =
-      OpenRegular(fmt::format("{}/{}/fd/{}", proc_root_, ev.tgid, load->fd), load->inode, st);
-  if (!fd.valid()) fd = OpenRegular(load->path, load->inode, st);
+  int by_fd = 0, by_path = 0;
+  UniqueFd fd = OpenRegular(fmt::format("{}/{}/fd/{}", proc_root_, load->loader, load->fd),
+                            load->inode, st, by_fd);
+  if (!fd.valid()) fd = OpenRegular(load->path, load->inode, st, by_path);
+  if (!fd.valid() && (IsResourceErrno(by_fd) || IsResourceErrno(by_path))) {
+    // Not the file's fault: no verdict from it. Try again later.
+    if (retries_.size() >= kMaxQueue) {
+      counters_.queue_full++;
+      Fail(load, fmt::format("scan queue full ({} files waiting for resources)", kMaxQueue));
+      return;
+    }
+    counters_.resource_waits++;
+    const int err = IsResourceErrno(by_fd) ? by_fd : by_path;
+    spdlog::warn("guard: cannot open {} to scan it: {}; retrying in {} ms", load->path,
+                 std::strerror(err), backoff.count());
+    if (on_pressure_) {
+      on_pressure_(fmt::format("the scan of model {} waits: opening it failed ({})", load->path,
+                               std::strerror(err)));
+    }
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, backoff);
+    retries_.insert(timer);
+    timer->async_wait([this, timer, load, backoff](const boost::system::error_code& ec) {
+      if (ec) return;
+      retries_.erase(timer);
+      Start(load, std::min(backoff * 2, std::chrono::milliseconds(kRetryMax)));
+    });
+    return;
+  }
   if (!fd.valid()) {
     Fail(load, "the model file was gone or replaced before it could be read");
-    return load;
+    return;
   }
   Key key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
           static_cast<uint64_t>(st.st_size),
@@ -92,26 +131,25 @@ std::shared_ptr<ModelLoad> ModelGuard::Open(const Event& ev) {
     counters_.cache_hits++;
     load->report = it->second;
     on_scanned_(load);
-    return load;
+    return;
   }
   auto [wit, first] = waiting_.try_emplace(key);
   wit->second.push_back(load);
   if (!first) {
     counters_.cache_hits++;
-    return load;
+    return;
   }
   {
     std::lock_guard<std::mutex> l(mu_);
     if (queue_.size() < kMaxQueue) {
       queue_.push_back(Job{key, std::move(fd), load->path, scanner_});
       cv_.notify_one();
-      return load;
+      return;
     }
   }
   counters_.queue_full++;
   waiting_.erase(key);
   Fail(load, fmt::format("scan queue full ({} files waiting)", kMaxQueue));
-  return load;
 }
 
 void ModelGuard::Fail(const std::shared_ptr<ModelLoad>& load, std::string why) {

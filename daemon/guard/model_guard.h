@@ -7,11 +7,16 @@
 // are cached by (device, inode, size, mtime), and a file already being
 // scanned is not scanned twice. Windows are mirrored per process (inherited
 // at fork when the kernel says the fork was inside one) so rules can name
-// the model behind any event in a window.
+// the model behind any event in a window. A file that cannot be opened for
+// lack of resources (EMFILE, ENFILE, ENOMEM) is not a verdict: the open is
+// retried with backoff until it works or the file is gone, and the wait is
+// reported (on_pressure) so the operator hears of it.
 // Everything but the worker runs on the io_context thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -32,21 +38,24 @@
 namespace nbw {
 
 struct ModelGuardCounters {
-  uint64_t windows = 0;      // MODEL events seen
-  uint64_t scans = 0;        // files scanned
-  uint64_t cache_hits = 0;   // windows answered from the cache or an in-flight scan
-  uint64_t queue_full = 0;   // scans refused: queue full (reported unscannable)
-  uint64_t open_failed = 0;  // the file could not be opened to scan (reported unscannable)
+  uint64_t windows = 0;         // MODEL events seen
+  uint64_t scans = 0;           // files scanned
+  uint64_t cache_hits = 0;      // windows answered from the cache or an in-flight scan
+  uint64_t queue_full = 0;      // scans refused: queue full (reported unscannable)
+  uint64_t open_failed = 0;     // the file could not be opened to scan (reported unscannable)
+  uint64_t resource_waits = 0;  // opens that failed for lack of fds or memory (retried)
 };
 
 class ModelGuard {
  public:
   // Called on the io_context thread when a window's report is ready.
   using ScannedFn = std::function<void(const std::shared_ptr<ModelLoad>&)>;
+  // Called on the io_context thread when a scan has to wait for resources.
+  using PressureFn = std::function<void(const std::string& what)>;
 
   ModelGuard(boost::asio::io_context& io, std::shared_ptr<const ModelGuardPolicy> policy,
-             ScannedFn on_scanned, std::string proc_root = "/proc");
-  ~ModelGuard();  // stops and joins the worker; queued scans are dropped
+             ScannedFn on_scanned, std::string proc_root = "/proc", PressureFn on_pressure = {});
+  ~ModelGuard();  // stops and joins the worker; queued scans and retries are dropped
   ModelGuard(const ModelGuard&) = delete;
   ModelGuard& operator=(const ModelGuard&) = delete;
 
@@ -65,6 +74,8 @@ class ModelGuard {
   const ModelGuardCounters& counters() const { return counters_; }
   static constexpr size_t kMaxQueue = 256;
   static constexpr size_t kMaxCache = 1024;
+  // Backoff of an open that failed for lack of resources: doubling, capped.
+  static constexpr std::chrono::milliseconds kRetryFirst{50}, kRetryMax{2000};
 
  private:
   using Key = std::tuple<uint64_t, uint64_t, uint64_t, int64_t>;  // dev, ino, size, mtime
@@ -74,12 +85,16 @@ class ModelGuard {
     std::string path;
     std::shared_ptr<const ModelScanner> scanner;
   };
+  // Opens the load's file and queues its scan (or answers from the cache);
+  // on a lack of resources, tries again after `backoff`.
+  void Start(const std::shared_ptr<ModelLoad>& load, std::chrono::milliseconds backoff);
   void Worker();
   void Finish(const Key& key, std::shared_ptr<const ScanReport> report);
   void Fail(const std::shared_ptr<ModelLoad>& load, std::string why);
 
   boost::asio::io_context& io_;
   ScannedFn on_scanned_;
+  PressureFn on_pressure_;
   const std::string proc_root_;
   std::shared_ptr<const ModelScanner> scanner_;
   ModelGuardCounters counters_;
@@ -87,6 +102,8 @@ class ModelGuard {
   std::map<Key, std::shared_ptr<const ScanReport>> cache_;
   std::deque<Key> cache_order_;
   std::map<Key, std::vector<std::shared_ptr<ModelLoad>>> waiting_;
+  // Opens waiting to be retried (cancelled at destruction).
+  std::set<std::shared_ptr<boost::asio::steady_timer>> retries_;
 
   std::mutex mu_;  // guards queue_ and stop_
   std::condition_variable cv_;

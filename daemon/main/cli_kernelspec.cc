@@ -59,6 +59,8 @@ std::string DefaultExecPath() {
   return "/usr/local/bin/nbwarden-exec";
 }
 
+constexpr size_t kMaxResourceBytes = 16 << 20;  // a logo, a JS file
+
 bool WriteFile(const fs::path& path, const std::string& text, mode_t mode) {
   if (Status st = WriteFileAtomic(path, text, mode); !st.ok()) {
     std::fprintf(stderr, "%s: %s\n", kWho, st.message().c_str());
@@ -81,9 +83,7 @@ int KernelspecInstall(const KernelspecOptions& o) {
   // The profile must load now, not when a user starts a kernel.
   const std::string profile = o.profile.empty() ? "notebook-kernel" : o.profile;
   const bool profile_is_file = ResolveProfilePath(profile, "") == profile;
-  const std::string dir = o.profiles_dir.empty() ? kDefaultProfileDir : o.profiles_dir;
-  const std::string profile_path = ResolveProfilePath(profile, dir);
-  if (auto p = SeccompProfile::Load(profile_path); !p.ok()) {
+  if (auto p = LoadNamedProfile(profile, o.profiles_dir); !p.ok()) {
     std::fprintf(stderr, "%s: --profile: %s\n", kWho, p.status().message().c_str());
     return 2;
   }
@@ -141,10 +141,12 @@ int KernelspecInstall(const KernelspecOptions& o) {
     argv.erase(argv.begin(), sep + 1);
   }
   std::vector<std::string> wrapped = {o.exec_path.empty() ? DefaultExecPath() : o.exec_path,
-                                      "--profile", profile_is_file ? profile_path : profile};
-  if (!profile_is_file && dir != kDefaultProfileDir) {
+                                      "--profile", profile};
+  // Only a directory the operator named is passed on: without one,
+  // nbwarden-exec resolves NAME as LoadNamedProfile did here.
+  if (!profile_is_file && !o.profiles_dir.empty()) {
     wrapped.push_back("--profiles");
-    wrapped.push_back(dir);
+    wrapped.push_back(o.profiles_dir);
   }
   if (!o.landlock.empty()) {
     wrapped.push_back("--landlock");
@@ -163,16 +165,34 @@ int KernelspecInstall(const KernelspecOptions& o) {
   if (!o.as.empty()) {
     target_dir = spec_dir.parent_path() / o.as;
     std::error_code ec;
-    fs::create_directories(target_dir, ec);
+    if (fs::is_symlink(target_dir, ec)) {
+      std::fprintf(stderr, "%s: %s: is a symbolic link: refusing to write through it\n", kWho,
+                   target_dir.c_str());
+      return 1;
+    }
+    fs::create_directory(target_dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "%s: %s: %s\n", kWho, target_dir.c_str(), ec.message().c_str());
+      return 1;
+    }
     // Logos and other resources come along; kernel.json is written below.
+    // Copied by the one writer that follows no link (copy_file would write
+    // through one planted in the target directory).
     for (const auto& e : fs::directory_iterator(spec_dir, ec)) {
-      if (e.is_regular_file(ec) && !e.is_symlink(ec) && e.path().filename() != "kernel.json") {
-        fs::copy_file(e.path(), target_dir / e.path().filename(),
-                      fs::copy_options::overwrite_existing, ec);
+      if (!e.is_regular_file(ec) || e.is_symlink(ec) || e.path().filename() == "kernel.json") {
+        continue;
+      }
+      auto data = ReadFileBounded(e.path(), kMaxResourceBytes + 1);
+      if (data.ok() && data->size() > kMaxResourceBytes) {
+        data = Status::Error(e.path().string(), "larger than 16 MiB");
+      }
+      if (!data.ok() || !WriteFile(target_dir / e.path().filename(), *data, 0644)) {
+        if (!data.ok()) std::fprintf(stderr, "%s: %s\n", kWho, data.status().message().c_str());
+        return 1;
       }
     }
     if (ec) {
-      std::fprintf(stderr, "%s: %s: %s\n", kWho, target_dir.c_str(), ec.message().c_str());
+      std::fprintf(stderr, "%s: %s: %s\n", kWho, spec_dir.c_str(), ec.message().c_str());
       return 1;
     }
     const std::string display = spec.contains("display_name") && spec["display_name"].is_string()

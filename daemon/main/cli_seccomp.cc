@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "common/bundled_policy.h"
 #include "common/unique_fd.h"
 #include "main/cli.h"
 #include "process/proc_fs.h"
@@ -23,6 +24,15 @@
 #include "seccomp/recorder.h"
 
 namespace nbw::cli {
+
+Result<SeccompProfile> LoadNamedProfile(const std::string& name_or_file, const std::string& dir) {
+  const std::string path =
+      ResolveProfilePath(name_or_file, dir.empty() ? DefaultProfilesDir() : dir);
+  auto text = ReadPolicyText(path, 4 << 20);
+  if (!text.ok()) return text.status();
+  return SeccompProfile::Parse(*text, path);
+}
+
 namespace {
 
 volatile sig_atomic_t g_child = 0;
@@ -150,7 +160,7 @@ int SeccompRecord(const RecordOptions& o) {
   }
   std::optional<SeccompProfile> base;
   if (!o.base.empty()) {
-    auto b = SeccompProfile::Load(ResolveProfilePath(o.base, o.profiles_dir));
+    auto b = LoadNamedProfile(o.base, o.profiles_dir);
     if (!b.ok()) {
       std::fprintf(stderr, "%s: --base: %s\n", who, b.status().message().c_str());
       return 2;
@@ -175,18 +185,20 @@ int SeccompRecord(const RecordOptions& o) {
   const auto stats = (*rec)->stats();
   RecordingMerge merge;
   SeccompProfile p = ProfileFromRecording(names.names, base ? &*base : nullptr, &merge);
+  // /dev/stdout is this process's stdout whatever it is (a file too):
+  // written as such, never by following the link.
+  const bool to_file = !o.out.empty() && o.out != "-" && o.out != "/dev/stdout";
   nbw::ExportOptions eo;
-  eo.name =
-      o.out.empty() || o.out == "-" ? "recorded" : std::filesystem::path(o.out).stem().string();
+  eo.name = to_file ? std::filesystem::path(o.out).stem().string() : "recorded";
   const std::string text = RenderProfile(p, *format, eo);
-  if (o.out.empty() || o.out == "-") {
+  if (!to_file) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
-  } else if (Status st = WriteFileAtomic(o.out, text, 0644); !st.ok()) {
+  } else if (Status st = WriteFileAtomic(o.out, text, 0644, SpecialFiles::kWriteThrough);
+             !st.ok()) {
     std::fprintf(stderr, "%s: %s\n", who, st.message().c_str());
     return 2;
   }
-  const bool to_file = !o.out.empty() && o.out != "-";
   std::fprintf(stderr, "%s: %zu syscall(s) from %llu process(es)%s%s\n", who, names.names.size(),
                static_cast<unsigned long long>(1 + stats.forks), to_file ? "; wrote " : "",
                to_file ? o.out.c_str() : "");
@@ -220,8 +232,7 @@ int SeccompExport(const ExportOptions& o) {
                  o.format.c_str());
     return 2;
   }
-  const std::string path = ResolveProfilePath(o.profile, o.profiles_dir);
-  auto p = SeccompProfile::Load(path);
+  auto p = LoadNamedProfile(o.profile, o.profiles_dir);
   if (!p.ok()) {
     std::fprintf(stderr, "%s: %s\n", who, p.status().message().c_str());
     return 1;
@@ -233,7 +244,7 @@ int SeccompExport(const ExportOptions& o) {
     return 1;
   }
   nbw::ExportOptions eo;
-  eo.name = o.name.empty() ? std::filesystem::path(path).stem().string() : o.name;
+  eo.name = o.name.empty() ? std::filesystem::path(o.profile).stem().string() : o.name;
   eo.caps = o.caps;
   const std::string text = RenderProfile(*p, *format, eo);
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -27,6 +27,7 @@
 #include "probe/probe.h"
 #include "process/proc_fs.h"
 #include "scan/scanner.h"
+#include "scan/walk.h"
 #include "seccomp/landlock.h"
 #include "seccomp/profile.h"
 #include "sinks/router.h"
@@ -171,6 +172,10 @@ int PolicyCheck(const std::string& path) {
     std::fprintf(stderr, "%s\n", rules.status().message().c_str());
     return 1;
   }
+  if (auto mg = nbw::ModelGuardPolicy::LoadPath(path); !mg.ok()) {
+    std::fprintf(stderr, "%s\n", mg.status().message().c_str());
+    return 1;
+  }
   // What nbwarden-exec reads from the same tree: Landlock rules and seccomp
   // profiles, validated here so a bad one is found before a kernel starts.
   size_t landlock = 0, profiles = 0;
@@ -218,40 +223,6 @@ int PolicyCheck(const std::string& path) {
   return 0;
 }
 
-// Files to scan: each named file, and under each directory the regular
-// files that carry a model extension or model content (symlinks are not
-// followed: a link out of the tree is not the tree's model).
-std::vector<std::string> ScanTargets(const std::vector<std::string>& paths,
-                                     const nbw::ModelGuardPolicy& policy) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> out;
-  for (const auto& p : paths) {
-    std::error_code ec;
-    if (!fs::is_directory(p, ec)) {
-      out.push_back(p);
-      continue;
-    }
-    std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-      if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-      std::string ext = it->path().extension();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      const auto& exts = policy.extensions();
-      bool model = ext == ".pkl" || std::find(exts.begin(), exts.end(), ext) != exts.end();
-      if (!model) {
-        auto head = nbw::ReadFileBounded(it->path(), 512);
-        model = head.ok() && nbw::ModelScanner::LooksLikeModel(*head);
-      }
-      if (model) found.push_back(it->path());
-    }
-    if (ec) std::fprintf(stderr, "nbwarden scan: %s: %s\n", p.c_str(), ec.message().c_str());
-    std::sort(found.begin(), found.end());
-    out.insert(out.end(), found.begin(), found.end());
-  }
-  return out;
-}
-
 // The model-guard policy: the directory or file named with -p; else the
 // installed one; else the one built in (common/bundled_policy.h).
 nbw::Result<nbw::ModelGuardPolicy> LoadScanPolicy(const std::string& named) {
@@ -276,8 +247,7 @@ int Scan(const std::vector<std::string>& paths, const std::string& policies, boo
   auto shared = std::make_shared<const nbw::ModelGuardPolicy>(std::move(policy).value());
   nbw::ModelScanner scanner(shared);
   bool bad = false, incomplete = false;
-  for (const auto& path : ScanTargets(paths, *shared)) {
-    nbw::ScanReport r = scanner.ScanPath(path);
+  auto judge = [&](const nbw::ScanReport& r) {
     bad |=
         r.verdict == nbw::Verdict::kMalicious || (strict && r.verdict == nbw::Verdict::kSuspicious);
     incomplete |= !r.complete && !r.trusted;
@@ -286,16 +256,28 @@ int Scan(const std::vector<std::string>& paths, const std::string& policies, boo
       nbw::RenderScanReport(r, line);
       line += '\n';
       std::fwrite(line.data(), 1, line.size(), stdout);
-      continue;
+      return;
     }
     fmt::print("{:<11}  {:<12}  {:<12}  {}{}\n", nbw::VerdictName(r.verdict),
-               r.sha256.substr(0, 12), r.format, nbw::TerminalSafe(path),
+               r.sha256.substr(0, 12), r.format, nbw::TerminalSafe(r.path),
                r.trusted ? "  (trusted sha256)" : "");
     for (const auto& f : r.findings) {
       fmt::print("    {:<11}  {}{}@{}  {}\n", nbw::VerdictName(f.severity),
                  f.member.empty() ? "" : nbw::TerminalSafe(f.member) + " ", f.kind, f.offset,
                  nbw::TerminalSafe(f.detail));
     }
+  };
+  // A directory is walked (scan/walk.h): what it cannot read is unscannable.
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) {
+      judge(scanner.ScanPath(path));
+      continue;
+    }
+    nbw::WalkModels(path, *shared, [&](nbw::WalkVisit v) {
+      judge(v.fd.valid() ? scanner.ScanFd(v.fd.get(), v.path)
+                         : nbw::UnreadableReport(v.path, v.error));
+    });
   }
   std::fflush(stdout);
   return bad ? 1 : incomplete ? 2 : 0;
@@ -327,7 +309,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> scan_paths;
   std::string scan_policies;  // empty: the installed policy, else the built-in one
   bool scan_json = false, scan_strict = false;
-  scan->add_option("paths", scan_paths, "files or directories")->required();
+  scan->add_option("paths", scan_paths,
+                   "files or directories (walked; symlinks inside are not followed)")
+      ->required();
   scan->add_option("-p,--policies", scan_policies,
                    "policy directory or file (default: $NBWARDEN_POLICY_DIR or "
                    "/etc/nbwarden/policies where it exists, else the built-in policy; "
@@ -338,26 +322,26 @@ int main(int argc, char** argv) {
 
   auto* seccomp = app.add_subcommand("seccomp", "seccomp profiles");
   seccomp->require_subcommand(1);
+  // Profile NAMEs: under --profiles, else the installed policy's seccomp/,
+  // else the built-in profiles, as nbwarden-exec finds them.
+  const std::string profiles_help =
+      "where profile NAMEs live (default here: " + nbw::DefaultProfilesDir() + ")";
   nbw::cli::RecordOptions rec;
-  rec.profiles_dir = nbw::kDefaultProfileDir;
   auto* record = seccomp->add_subcommand(
       "record",
       "record the syscalls of a process tree (in the kernel) and write the minimal profile");
   record->add_option("--pid", rec.pid, "record this running process and its descendants");
   record->add_option("-o,--output", rec.out, "write the profile here (default: stdout)");
   record->add_option("--base", rec.base, "merge with this profile (NAME or FILE)");
-  record->add_option("--profiles", rec.profiles_dir, "where profile NAMEs live")
-      ->capture_default_str();
+  record->add_option("--profiles", rec.profiles_dir, profiles_help);
   record->add_option("--format", rec.format, "docker, oci or k8s")->capture_default_str();
   record->add_option("--duration", rec.duration_s, "with --pid: stop after SECONDS");
   record->add_option("cmd", rec.cmd, "-- CMD ARGS...: run and record this");
   nbw::cli::ExportOptions exp;
-  exp.profiles_dir = nbw::kDefaultProfileDir;
   auto* exportc = seccomp->add_subcommand("export", "print a profile for docker, oci or k8s");
   exportc->add_option("profile", exp.profile, "NAME or FILE")->required();
   exportc->add_option("--format", exp.format, "docker, oci or k8s")->capture_default_str();
-  exportc->add_option("--profiles", exp.profiles_dir, "where profile NAMEs live")
-      ->capture_default_str();
+  exportc->add_option("--profiles", exp.profiles_dir, profiles_help);
   exportc->add_option("--name", exp.name, "k8s: metadata.name (default: the profile's)");
   exportc->add_option("--cap", exp.caps,
                       "oci/k8s: a capability the container has (CAP_*), for includes/excludes");
@@ -369,8 +353,7 @@ int main(int argc, char** argv) {
       "install", "wrap a kernelspec so its kernels start under nbwarden-exec");
   ks_install->add_option("--wrap", ks.wrap, "the kernelspec's name (e.g. python3)")->required();
   ks_install->add_option("--profile", ks.profile, "seccomp profile (default notebook-kernel)");
-  ks_install->add_option("--profiles", ks.profiles_dir,
-                         "where profile NAMEs live (default /etc/nbwarden/policies/seccomp)");
+  ks_install->add_option("--profiles", ks.profiles_dir, profiles_help);
   ks_install->add_option("--landlock", ks.landlock, "Landlock rules for nbwarden-exec");
   ks_install->add_option("--kernels-dir", ks.kernels_dir,
                          "look only here (default: Jupyter's search path)");

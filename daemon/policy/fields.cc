@@ -5,6 +5,10 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <array>
+#include <utility>
+
+#include "sensor/exec_env.h"
 #include "sensor/render.h"
 #include "sensor/sockaddr.h"
 
@@ -49,12 +53,12 @@ FieldValue FromJson(const nlohmann::json& j) {
   return std::monostate{};
 }
 
-const std::vector<FieldSpec> kFields = {
+const std::vector<FieldSpec> kBaseFields = {
     {"event.type",
      [](const EvalContext& c) -> FieldValue { return std::string(EventKindName(c.ev.kind)); },
      "exec, fork, exit, open, net, ..."},
     {"syscall",
-     [](const EvalContext& c) -> FieldValue { return std::string(SyscallName(c.ev.syscall)); },
+     [](const EvalContext& c) -> FieldValue { return std::string(EventSyscallName(c.ev)); },
      "syscall name"},
     {"ret", [](const EvalContext& c) -> FieldValue { return c.ev.ret; }, "return value"},
     {"failed", [](const EvalContext& c) -> FieldValue { return c.ev.syscall >= 0 && c.ev.ret < 0; },
@@ -114,6 +118,30 @@ const std::vector<FieldSpec> kFields = {
        return c.proc ? c.proc->jupyter.user : std::string();
      },
      ""},
+    {"target.claimed_user",
+     [](const EvalContext& c) -> FieldValue {
+       return c.proc ? ClaimedIdentity(*c.proc).user : std::string();
+     },
+     "the Jupyter user the process's own environment names, if not its target root's"},
+    {"target.claimed_notebook",
+     [](const EvalContext& c) -> FieldValue {
+       return c.proc ? ClaimedIdentity(*c.proc).notebook_path : std::string();
+     },
+     "the notebook path its own environment names, if not its target root's"},
+    {"target.claimed_kernel_id",
+     [](const EvalContext& c) -> FieldValue {
+       return c.proc ? ClaimedIdentity(*c.proc).kernel_id : std::string();
+     },
+     "the kernel id its own argv names, if not its target root's (a kernel started inside "
+     "another has its own)"},
+    {"target.identity_mismatch",
+     [](const EvalContext& c) -> FieldValue {
+       if (!c.proc) return false;
+       const JupyterIdentity claimed = ClaimedIdentity(*c.proc);
+       return !claimed.user.empty() || !claimed.notebook_path.empty();
+     },
+     "the process's own environment names another Jupyter user or notebook than its target "
+     "root's"},
     {"container",
      [](const EvalContext& c) -> FieldValue { return c.proc && !c.proc->container_id.empty(); },
      "runs in a container"},
@@ -150,12 +178,23 @@ const std::vector<FieldSpec> kFields = {
     {"exec.ld_preload",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kExec)) return std::monostate{};
-       for (const auto& kv : SplitNul(c.ev.env)) {
-         if (kv.starts_with("LD_PRELOAD=")) return kv.substr(11);
-       }
-       return std::string();
+       return std::string(c.ev.EnvValue("LD_PRELOAD"));
      },
-     "LD_PRELOAD in the new program's environment (empty if unset)"},
+     "LD_PRELOAD in the new program's environment (empty if unset); as exec.env.LD_PRELOAD"},
+    {"exec.env_truncated",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec)) return std::monostate{};
+       return c.ev.env_truncated();
+     },
+     "the kernel's scan of the environment hit a bound: an exec.env.* value may be missing or "
+     "cut"},
+    {"exec.env_changed",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kExec) || !c.proc) return std::monostate{};
+       return c.proc->env_changed;
+     },
+     "names of the exec.env.* variables the caller set or changed: their value differs from the "
+     "environment the exec'ing process was started with (list; empty when that is unknown)"},
     {"exec.recently_written",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kExec) || !c.writes) return std::monostate{};
@@ -172,10 +211,23 @@ const std::vector<FieldSpec> kFields = {
     {"seccomp.syscall",
      [](const EvalContext& c) -> FieldValue {
        if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
-       std::string_view n = SyscallName(c.ev.syscall);
+       std::string_view n = EventSyscallName(c.ev);
        return n.empty() ? std::to_string(c.ev.syscall) : std::string(n);
      },
-     "the syscall a seccomp filter refused"},
+     "the syscall a seccomp filter refused (named in its ABI)"},
+    {"seccomp.action",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
+       return std::string(SeccompActionName(c.ev));
+     },
+     "how the filter refused: errno, trap, kill_thread, kill_process"},
+    {"seccomp.arch",
+     [](const EvalContext& c) -> FieldValue {
+       if (!Is(c, EventKind::kSeccomp)) return std::monostate{};
+       return std::string(SyscallArch(c.ev));
+     },
+     "the ABI the syscall was made in, as libseccomp names it: x86_64, x86 (i386: int "
+     "0x80), x32"},
     {"seccomp.profile",
      [](const EvalContext& c) -> FieldValue {
        if (!c.proc) return std::monostate{};
@@ -345,6 +397,31 @@ const std::vector<FieldSpec> kFields = {
      },
      ""},
 };
+
+// exec.env.<NAME> for each variable the kernel reports (sensor/exec_env.h).
+const std::array<std::string, kExecEnvNames.size()> kEnvFieldNames = [] {
+  std::array<std::string, kExecEnvNames.size()> out;
+  for (size_t i = 0; i < out.size(); i++) out[i] = "exec.env." + std::string(kExecEnvNames[i]);
+  return out;
+}();
+
+template <size_t I>
+FieldValue ExecEnvField(const EvalContext& c) {
+  if (!Is(c, EventKind::kExec)) return std::monostate{};
+  return std::string(c.ev.EnvValue(kExecEnvNames[I]));
+}
+
+template <size_t... I>
+std::vector<FieldSpec> WithEnvFields(std::vector<FieldSpec> fields, std::index_sequence<I...>) {
+  (fields.push_back({kEnvFieldNames[I], &ExecEnvField<I>,
+                     "the variable in the new program's environment (empty if unset; values of "
+                     "a variable set twice joined by ':')"}),
+   ...);
+  return fields;
+}
+
+const std::vector<FieldSpec> kFields =
+    WithEnvFields(kBaseFields, std::make_index_sequence<kExecEnvNames.size()>());
 
 }  // namespace
 

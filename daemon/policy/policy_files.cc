@@ -38,19 +38,4 @@ Result<std::vector<PolicyFile>> ReadPolicyFiles(const std::string& path) {
   return files;
 }
 
-Result<YAML::Node> ParseYaml(const std::string& yaml, const std::string& origin) {
-  try {
-    return YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return Status::Error(fmt::format("{}:{}:{}", origin, e.mark.line + 1, e.mark.column + 1),
-                         e.msg);
-  }
-}
-
-std::string YamlWhere(const std::string& origin, const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) return origin;
-  return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
-}
-
 }  // namespace nbw

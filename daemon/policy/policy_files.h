@@ -4,13 +4,12 @@
 // Shared by the target selectors and the rules so both see the same files.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "common/yaml_reader.h"  // ParseYaml, YamlWhere
 
 namespace nbw {
 
@@ -20,9 +19,5 @@ struct PolicyFile {
 };
 
 Result<std::vector<PolicyFile>> ReadPolicyFiles(const std::string& path);
-// Parses YAML; a syntax error names file:line:col.
-Result<YAML::Node> ParseYaml(const std::string& yaml, const std::string& origin);
-// "file:line:col" of a YAML node, for error messages.
-std::string YamlWhere(const std::string& origin, const YAML::Node& n);
 
 }  // namespace nbw

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "common/yaml_reader.h"
 #include "policy/policy_files.h"
 #include "process/proc_fs.h"
 
@@ -144,26 +145,54 @@ class NotMatcher : public Matcher {
   const std::unique_ptr<Matcher> m_;
 };
 
+// Lists name lists, so a few lines can ask for any number of values
+// (l2: [$l1, $l1], l3: [$l2, $l2], ...): what one list or test expands to,
+// and what a whole policy does, is bounded.
+constexpr size_t kMaxValues = 10000;
+constexpr size_t kMaxExpandedBytes = 16 << 20;
+
 class Compiler {
  public:
-  Compiler(const std::string& origin, const std::map<std::string, std::vector<std::string>>& lists)
-      : origin_(origin), lists_(lists) {}
+  Compiler(const YamlReader& yr, const std::map<std::string, std::vector<std::string>>& lists,
+           size_t& expanded_bytes)
+      : yr_(yr), origin_(yr.origin()), lists_(lists), expanded_bytes_(expanded_bytes) {}
 
   // Scalars and sequences of scalars; "$name" is a list from `lists:`.
-  Result<std::vector<std::string>> Values(const YAML::Node& n) {
+  // `what` names the list or test in an error.
+  Result<std::vector<std::string>> Values(const YAML::Node& n, std::string_view what) {
     std::vector<std::string> out;
     auto add = [&](const YAML::Node& e) -> Status {
       if (!e.IsScalar())
         return Status::Error(YamlWhere(origin_, e), "expected a string or a number");
-      std::string s = e.as<std::string>();
+      auto v = yr_.Str(e, what);
+      if (!v.ok()) return v.status();
+      std::string s = std::move(v).value();
+      const std::vector<std::string>* values = nullptr;
+      std::vector<std::string> one;
       if (s.starts_with("$")) {
         auto it = lists_.find(s.substr(1));
         if (it == lists_.end())
           return Status::Error(YamlWhere(origin_, e), fmt::format("unknown list '{}'", s));
-        out.insert(out.end(), it->second.begin(), it->second.end());
+        values = &it->second;
       } else {
-        out.push_back(std::move(s));
+        one.push_back(std::move(s));
+        values = &one;
       }
+      if (out.size() + values->size() > kMaxValues) {
+        return Status::Error(
+            YamlWhere(origin_, n),
+            fmt::format("{}: expands to more than {} values (a list that names lists holds all "
+                        "of their values)",
+                        what, kMaxValues));
+      }
+      for (const auto& x : *values) expanded_bytes_ += sizeof(std::string) + x.size();
+      if (expanded_bytes_ > kMaxExpandedBytes) {
+        return Status::Error(YamlWhere(origin_, n),
+                             fmt::format("{}: the policy's lists and tests expand to more than "
+                                         "{} MiB in all",
+                                         what, kMaxExpandedBytes >> 20));
+      }
+      out.insert(out.end(), values->begin(), values->end());
       return Status::Ok();
     };
     if (n.IsSequence()) {
@@ -176,17 +205,17 @@ class Compiler {
     return out;
   }
 
-  Result<std::unique_ptr<Matcher>> CompileMatcher(const YAML::Node& n) {
+  Result<std::unique_ptr<Matcher>> CompileMatcher(const YAML::Node& n, const std::string& field) {
     if (n.IsScalar()) {
-      const std::string s = n.as<std::string>();
+      const std::string& s = n.Scalar();
       if (s == "true" || s == "false")
         return std::unique_ptr<Matcher>(new BoolMatcher(s == "true"));
-      auto v = Values(n);
+      auto v = Values(n, field);
       if (!v.ok()) return v.status();
       return std::unique_ptr<Matcher>(new StringsMatcher(StringsMatcher::Op::kIn, *v));
     }
     if (n.IsSequence()) {
-      auto v = Values(n);
+      auto v = Values(n, field);
       if (!v.ok()) return v.status();
       return std::unique_ptr<Matcher>(new StringsMatcher(StringsMatcher::Op::kIn, *v));
     }
@@ -196,7 +225,9 @@ class Compiler {
                            "{in|prefix|suffix|contains|glob|regex|gt|ge|lt|le|not: ...}");
     }
     const auto kv = *n.begin();
-    const std::string op = kv.first.as<std::string>();
+    auto key = yr_.Key(kv.first, field);
+    if (!key.ok()) return key.status();
+    const std::string op = std::move(key).value();
     const YAML::Node arg = kv.second;
     static const std::map<std::string, StringsMatcher::Op> kStrOps = {
         {"in", StringsMatcher::Op::kIn},
@@ -211,31 +242,27 @@ class Compiler {
         {"lt", CompareMatcher::Op::kLt},
         {"le", CompareMatcher::Op::kLe}};
     if (auto it = kStrOps.find(op); it != kStrOps.end()) {
-      auto v = Values(arg);
+      auto v = Values(arg, field);
       if (!v.ok()) return v.status();
       return std::unique_ptr<Matcher>(new StringsMatcher(it->second, *v));
     }
     if (auto it = kCmpOps.find(op); it != kCmpOps.end()) {
-      int64_t x = 0;
-      const std::string s = arg.IsScalar() ? arg.as<std::string>() : "";
-      auto r = std::from_chars(s.data(), s.data() + s.size(), x);
-      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) {
-        return Status::Error(YamlWhere(origin_, arg), fmt::format("'{}' needs an integer", op));
-      }
-      return std::unique_ptr<Matcher>(new CompareMatcher(it->second, x));
+      auto x = yr_.I64(arg, fmt::format("{}.{}", field, op));
+      if (!x.ok()) return x.status();
+      return std::unique_ptr<Matcher>(new CompareMatcher(it->second, *x));
     }
     if (op == "regex") {
       if (!arg.IsScalar()) return Status::Error(YamlWhere(origin_, arg), "'regex' needs a string");
       try {
         return std::unique_ptr<Matcher>(new RegexMatcher(
-            std::regex(arg.as<std::string>(), std::regex::ECMAScript | std::regex::optimize)));
+            std::regex(arg.Scalar(), std::regex::ECMAScript | std::regex::optimize)));
       } catch (const std::regex_error& e) {
         return Status::Error(YamlWhere(origin_, arg),
                              fmt::format("not a valid regex: {}", e.what()));
       }
     }
     if (op == "not") {
-      auto inner = CompileMatcher(arg);
+      auto inner = CompileMatcher(arg, field);
       if (!inner.ok()) return inner.status();
       return std::unique_ptr<Matcher>(new NotMatcher(std::move(inner).value()));
     }
@@ -247,7 +274,9 @@ class Compiler {
       return Status::Error(YamlWhere(origin_, n), "a condition is a mapping of field: test");
     Condition c;
     for (const auto& kv : n) {
-      const std::string key = kv.first.as<std::string>();
+      auto k = yr_.Key(kv.first, "");
+      if (!k.ok()) return k.status();
+      const std::string key = std::move(k).value();
       if (key == "any" || key == "not") {
         std::vector<YAML::Node> subs;
         if (kv.second.IsSequence()) {
@@ -267,7 +296,7 @@ class Compiler {
         return Status::Error(YamlWhere(origin_, kv.first),
                              fmt::format("unknown field '{}' (see docs/policy.md)", key));
       }
-      auto m = CompileMatcher(kv.second);
+      auto m = CompileMatcher(kv.second, key);
       if (!m.ok()) return m.status();
       c.tests.push_back({std::move(*field), std::move(m).value()});
     }
@@ -275,8 +304,10 @@ class Compiler {
   }
 
  private:
+  const YamlReader& yr_;
   const std::string& origin_;
   const std::map<std::string, std::vector<std::string>>& lists_;
+  size_t& expanded_bytes_;
 };
 
 std::optional<EventKind> ParseKind(std::string_view s) {
@@ -351,14 +382,16 @@ std::string Rule::Summarize(const EvalContext& c) const {
 Status RuleSet::AddLists(const YAML::Node& root, const std::string& origin) {
   if (!root || root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "top level must be a mapping");
+  const YamlReader yr(origin);
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    auto key = yr.Key(kv.first, "");
+    if (!key.ok()) return key.status();
     // landlock: rules for nbwarden-exec (policies/landlock/), not the daemon's.
-    if (key != "targets" && key != "lists" && key != "rules" && key != "model_guard" &&
-        key != "landlock") {
+    if (*key != "targets" && *key != "lists" && *key != "rules" && *key != "model_guard" &&
+        *key != "landlock") {
       return Status::Error(
           YamlWhere(origin, kv.first),
-          fmt::format("unknown section '{}' (targets, lists, rules, model_guard, landlock)", key));
+          fmt::format("unknown section '{}' (targets, lists, rules, model_guard, landlock)", *key));
     }
   }
   if (!root["lists"]) return Status::Ok();
@@ -366,34 +399,59 @@ Status RuleSet::AddLists(const YAML::Node& root, const std::string& origin) {
   if (!lists.IsMap())
     return Status::Error(YamlWhere(origin, lists), "'lists' must be a mapping of name: [values]");
   for (const auto& kv : lists) {
-    const std::string name = kv.first.as<std::string>();
+    auto key = yr.Key(kv.first, "lists");
+    if (!key.ok()) return key.status();
+    const std::string name = std::move(key).value();
     if (lists_.count(name)) {
       return Status::Error(YamlWhere(origin, kv.first),
                            fmt::format("list '{}' defined twice", name));
     }
-    Compiler comp(origin, lists_);
-    auto v = comp.Values(kv.second);
+    Compiler comp(yr, lists_, expanded_bytes_);
+    auto v = comp.Values(kv.second, fmt::format("list '{}'", name));
     if (!v.ok()) return v.status();
     lists_[name] = std::move(*v);
   }
   return Status::Ok();
 }
 
+namespace {
+
+// Every {field} in a summary names a field: a typo would be printed
+// literally in every alert.
+Status CheckSummary(const std::string& summary, const YAML::Node& at, const YamlReader& yr) {
+  for (size_t open = summary.find('{'); open != std::string::npos;
+       open = summary.find('{', open + 1)) {
+    const size_t close = summary.find('}', open);
+    if (close == std::string::npos) break;
+    const std::string_view name = std::string_view(summary).substr(open + 1, close - open - 1);
+    if (!ResolveField(name)) {
+      return yr.Error(at, "summary",
+                      fmt::format("unknown field '{{{}}}' (see docs/policy.md)", name));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
   if (!root || !root.IsMap() || !root["rules"]) return Status::Ok();
   const YAML::Node rules = root["rules"];
   if (!rules.IsSequence()) return Status::Error(YamlWhere(origin, rules), "'rules' must be a list");
-  static const std::set<std::string> kKeys = {"id",    "name",   "description", "event",
-                                              "roles", "when",   "except",      "severity",
-                                              "mitre", "action", "summary",     "enabled"};
+  const YamlReader yr(origin);
   for (const auto& r : rules) {
     if (!r.IsMap()) return Status::Error(YamlWhere(origin, r), "a rule must be a mapping");
     auto rule = std::make_unique<Rule>();
     rule->source = YamlWhere(origin, r);
     for (const auto& kv : r) {
-      if (!kKeys.count(kv.first.as<std::string>())) {
+      auto key = yr.Key(kv.first, "");
+      if (!key.ok()) return key.status();
+      static const std::set<std::string> kKeys = {"id",    "name",   "description", "event",
+                                                  "roles", "when",   "except",      "severity",
+                                                  "mitre", "action", "summary",     "enabled"};
+      if (!kKeys.count(*key)) {
         return Status::Error(YamlWhere(origin, kv.first),
-                             fmt::format("unknown rule field '{}'", kv.first.as<std::string>()));
+                             fmt::format("unknown rule field '{}'", *key));
       }
     }
     auto scalar = [&](const char* key, std::string& out, bool required) -> Status {
@@ -401,28 +459,32 @@ Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
       if (!n)
         return required ? Status::Error(rule->source, fmt::format("rule needs '{}'", key))
                         : Status::Ok();
-      if (!n.IsScalar())
-        return Status::Error(YamlWhere(origin, n), fmt::format("'{}' must be a string", key));
-      out = n.as<std::string>();
+      auto v = yr.Str(n, key);
+      if (!v.ok()) return v.status();
+      out = std::move(v).value();
       return Status::Ok();
     };
     if (Status s = scalar("id", rule->id, true); !s.ok()) return s;
     if (Status s = scalar("name", rule->name, true); !s.ok()) return s;
     if (Status s = scalar("description", rule->description, false); !s.ok()) return s;
     if (Status s = scalar("summary", rule->summary, false); !s.ok()) return s;
-    if (r["enabled"] && r["enabled"].IsScalar() && r["enabled"].as<std::string>() == "false")
-      continue;
+    if (Status s = CheckSummary(rule->summary, r["summary"], yr); !s.ok()) return s;
+    if (r["enabled"]) {
+      auto enabled = yr.Bool(r["enabled"], "enabled");
+      if (!enabled.ok()) return enabled.status();
+      if (!*enabled) continue;
+    }
     for (const auto& other : rules_) {
       if (other->id == rule->id) {
         return Status::Error(
             rule->source, fmt::format("rule id '{}' already used at {}", rule->id, other->source));
       }
     }
-    Compiler comp(origin, lists_);
+    Compiler comp(yr, lists_, expanded_bytes_);
     const std::string ctx = fmt::format("rule {}", rule->id);
 
     if (!r["event"]) return Status::Error(rule->source, ctx + " needs 'event'");
-    auto kinds = comp.Values(r["event"]);
+    auto kinds = comp.Values(r["event"], "event");
     if (!kinds.ok()) return kinds.status();
     for (const auto& k : *kinds) {
       auto kind = ParseKind(k);
@@ -435,7 +497,7 @@ Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
       rule->events.insert(*kind);
     }
     if (r["roles"]) {
-      auto roles = comp.Values(r["roles"]);
+      auto roles = comp.Values(r["roles"], "roles");
       if (!roles.ok()) return roles.status();
       rule->roles.insert(roles->begin(), roles->end());
     }
@@ -466,7 +528,7 @@ Status RuleSet::AddRules(const YAML::Node& root, const std::string& origin) {
     }
     rule->severity = *severity;
     if (r["mitre"]) {
-      auto m = comp.Values(r["mitre"]);
+      auto m = comp.Values(r["mitre"], "mitre");
       if (!m.ok()) return m.status();
       for (const auto& id : *m) {
         static const std::regex kAttack("^T[0-9]{4}(\\.[0-9]{3})?$");

@@ -110,6 +110,7 @@ class RuleSet {
   std::map<std::string, std::vector<std::string>> lists_;
   std::vector<std::unique_ptr<Rule>> rules_;
   std::map<EventKind, std::vector<const Rule*>> by_kind_;
+  size_t expanded_bytes_ = 0;  // what lists and tests expand to, bounded (rules.cc)
 };
 
 }  // namespace nbw

@@ -5,44 +5,24 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <set>
 
+#include "common/yaml_reader.h"
 #include "policy/policy_files.h"
 #include "process/proc_fs.h"
 
 namespace nbw {
 namespace {
 
-Result<std::vector<std::string>> StringList(const std::string& origin, const YAML::Node& n,
-                                            const char* field) {
-  std::vector<std::string> out;
-  if (n.IsScalar()) {
-    out.push_back(n.as<std::string>());
-    return out;
-  }
-  if (!n.IsSequence()) {
-    return Status::Error(YamlWhere(origin, n),
-                         fmt::format("'{}' must be a string or a list", field));
-  }
-  for (const auto& e : n) {
-    if (!e.IsScalar()) {
-      return Status::Error(YamlWhere(origin, e),
-                           fmt::format("'{}' entries must be strings", field));
-    }
-    out.push_back(e.as<std::string>());
-  }
-  return out;
-}
-
-Result<std::regex> CompileRegex(const std::string& origin, const YAML::Node& n, const char* field) {
-  if (!n.IsScalar()) {
-    return Status::Error(YamlWhere(origin, n), fmt::format("'{}' must be a string", field));
-  }
+Result<std::regex> CompileRegex(const YamlReader& yr, const YAML::Node& n, const char* field) {
+  auto text = yr.Str(n, field);
+  if (!text.ok()) return text.status();
   try {
-    return std::regex(n.as<std::string>(), std::regex::ECMAScript | std::regex::optimize);
+    return std::regex(*text, std::regex::ECMAScript | std::regex::optimize);
   } catch (const std::regex_error& e) {
-    return Status::Error(YamlWhere(origin, n),
+    return Status::Error(yr.Where(n),
                          fmt::format("'{}' is not a valid regex: {}", field, e.what()));
   }
 }
@@ -60,34 +40,39 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
   if (!targets.IsSequence()) {
     return Status::Error(YamlWhere(origin, targets), "'targets' must be a list");
   }
+  const YamlReader yr(origin);
   for (const auto& t : targets) {
     if (!t.IsMap()) return Status::Error(YamlWhere(origin, t), "a target must be a mapping");
     TargetSelector sel;
     sel.source = YamlWhere(origin, t);
     for (const auto& kv : t) {
-      const std::string key = kv.first.as<std::string>();
-      if (key != "name" && key != "role" && key != "match") {
+      auto key = yr.Key(kv.first, "");
+      if (!key.ok()) return key.status();
+      if (*key != "name" && *key != "role" && *key != "match") {
         return Status::Error(YamlWhere(origin, kv.first),
-                             fmt::format("unknown target field '{}'", key));
+                             fmt::format("unknown target field '{}'", *key));
       }
     }
-    if (!t["name"] || !t["name"].IsScalar()) {
-      return Status::Error(sel.source, "target needs a 'name'");
-    }
-    sel.name = t["name"].as<std::string>();
-    if (!t["role"] || !t["role"].IsScalar()) {
+    if (!t["name"]) return Status::Error(sel.source, "target needs a 'name'");
+    auto name = yr.Str(t["name"], "name");
+    if (!name.ok()) return name.status();
+    sel.name = std::move(name).value();
+    if (!t["role"])
       return Status::Error(sel.source, fmt::format("target '{}' needs a 'role'", sel.name));
-    }
-    sel.role = t["role"].as<std::string>();
+    auto role = yr.Str(t["role"], "role");
+    if (!role.ok()) return role.status();
+    sel.role = std::move(role).value();
     const YAML::Node m = t["match"];
     if (!m || !m.IsMap()) {
       return Status::Error(sel.source,
                            fmt::format("target '{}' needs a 'match' mapping", sel.name));
     }
     for (const auto& kv : m) {
-      const std::string key = kv.first.as<std::string>();
+      auto k = yr.Key(kv.first, "match");
+      if (!k.ok()) return k.status();
+      const std::string key = std::move(k).value();
       if (key == "comm") {
-        auto l = StringList(origin, kv.second, "comm");
+        auto l = yr.StrOrList(kv.second, "comm");
         if (!l.ok()) return l.status();
         for (auto& c : *l) {
           std::string bare = c.ends_with('$') ? c.substr(0, c.size() - 1) : c;
@@ -98,11 +83,11 @@ Status TargetSet::Add(const std::string& yaml, const std::string& origin) {
         }
         sel.comm_prefixes = std::move(*l);
       } else if (key == "exe") {
-        auto r = CompileRegex(origin, kv.second, "exe");
+        auto r = CompileRegex(yr, kv.second, "exe");
         if (!r.ok()) return r.status();
         sel.exe_regex = std::move(*r);
       } else if (key == "argv") {
-        auto r = CompileRegex(origin, kv.second, "argv");
+        auto r = CompileRegex(yr, kv.second, "argv");
         if (!r.ok()) return r.status();
         sel.argv_regex = std::move(*r);
       } else {
@@ -170,6 +155,33 @@ std::vector<std::string> TargetSet::CommPrefixes() const {
   std::set<std::string> all;
   for (const auto& s : selectors_) all.insert(s.comm_prefixes.begin(), s.comm_prefixes.end());
   return {all.begin(), all.end()};
+}
+
+// Role strictness, laxest first. The rule-less roles (kRoleManual,
+// kRoleUnknown) get only the every-role rules; notebook-kernel adds a few
+// notices (a kernel runs shells and pip); model-server forbids shells,
+// network tools, interpreters and credentials (policies/rules/*.yaml).
+// A role of the policy's own has no known place here: it ranks above the
+// rule-less roles and is exchanged for no other role, in either direction,
+// since its rules may be stricter or laxer than anyone's. Unknown order
+// never lowers a role: it keeps the one the target had.
+namespace {
+constexpr std::array<std::string_view, 2> kRoleOrder = {"notebook-kernel", "model-server"};
+
+bool RuleLess(std::string_view role) {
+  return role.empty() || role == kRoleManual || role == kRoleUnknown;
+}
+}  // namespace
+
+bool RoleIsStricter(std::string_view candidate, std::string_view current) {
+  if (candidate == current || RuleLess(candidate)) return false;
+  if (RuleLess(current)) return true;
+  auto rank = [](std::string_view role) {
+    return std::find(kRoleOrder.begin(), kRoleOrder.end(), role) - kRoleOrder.begin();
+  };
+  const auto c = rank(candidate), r = rank(current);
+  const auto unranked = static_cast<decltype(c)>(kRoleOrder.size());
+  return c != unranked && r != unranked && c > r;
 }
 
 std::string KernelIdFromArgv(const std::vector<std::string>& argv) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -48,6 +49,17 @@ class TargetSet {
   Status Add(const std::string& yaml, const std::string& origin);
   std::vector<TargetSelector> selectors_;
 };
+
+// Roles nbwarden gives without a selector; no role-scoped rule names them,
+// so only the rules for every role apply to them.
+inline constexpr std::string_view kRoleManual = "manual";    // --track-pid
+inline constexpr std::string_view kRoleUnknown = "unknown";  // adopted, ancestry unseen
+
+// Whether a target whose role is `current` may take `candidate` (a selector
+// matched inside the target): only a role known to be stricter. A
+// descendant of a target so keeps the strictest role of its ancestry, in
+// userspace and in the kernel's enforcement. The order is in targets.cc.
+bool RoleIsStricter(std::string_view candidate, std::string_view current);
 
 // The kernel id in a Jupyter connection-file argument
 // (".../kernel-<uuid>.json" or "kernel-<id>.json"), or empty.

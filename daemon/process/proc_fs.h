@@ -47,9 +47,19 @@ class ProcFs {
 
 // Bounded whole-file read. Exposed for tests.
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
-// Writes next to path, syncs, then renames over it: a reader sees the old
-// file or the new one, never half of one. Symlinks are not followed.
-Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode);
+// What WriteFileAtomic does with a destination that is not a regular file.
+enum class SpecialFiles {
+  kRefuse,        // an error: nothing is followed, replaced or written
+  kWriteThrough,  // a character device or FIFO (or a symlink to one, as
+                  // /dev/stdout is) is written to, in place; others refused
+};
+// Writes a new file beside path (O_CREAT|O_EXCL|O_NOFOLLOW, a random name),
+// syncs it and renames it over path: a reader sees the old file or the new
+// one, never half of one. path must be absent or a regular file: a symlink
+// (even to a regular file), a directory or a device is refused, never
+// followed or replaced, except as `special` says.
+Status WriteFileAtomic(const std::string& path, std::string_view text, mode_t mode,
+                       SpecialFiles special = SpecialFiles::kRefuse);
 // Splits NUL-separated strings (cmdline, argv blobs); a trailing NUL is optional.
 std::vector<std::string> SplitNul(std::string_view s);
 // argv joined by single spaces, as rules and selectors match it.

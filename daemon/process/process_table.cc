@@ -45,32 +45,49 @@ static void ApplyK8s(ProcessInfo& p, const ProcFs& procfs, std::string_view cgro
   if (!p.k8s.empty()) p.k8s.node = node;
 }
 
-// Identity from the environment the kernel captured at exec (race-free,
-// unlike /proc, but cut at the blob bound: RefreshIdentity fills gaps).
-static void ApplyEnvironment(ProcessInfo& p, const std::string& env) {
-  std::string hostname;
-  for (const auto& kv : SplitNul(env)) {
-    auto value = [&](std::string_view key) -> std::optional<std::string> {
-      if (kv.size() > key.size() && kv.starts_with(key) && kv[key.size()] == '=') {
-        return kv.substr(key.size() + 1, 4096);
-      }
-      return std::nullopt;
-    };
-    if (auto v = value("JUPYTERHUB_USER")) p.jupyter.user = *v;
-    if (auto v = value("JPY_SESSION_NAME")) p.jupyter.notebook_path = *v;
-    if (auto v = value("NBW_SECCOMP_PROFILE")) p.seccomp_profile = *v;
-    if (auto v = value("KUBERNETES_SERVICE_HOST")) p.k8s_api_host = *v;
-    if (auto v = value("HOSTNAME")) hostname = *v;
-    if (auto v = value("POD_NAMESPACE"); v && IsK8sName(*v)) p.k8s.ns = *v;
-    if (auto v = value("KUBERNETES_SERVICE_PORT")) {
-      unsigned port = 0;
-      auto r = std::from_chars(v->data(), v->data() + v->size(), port);
-      if (r.ec == std::errc() && port > 0 && port < 65536)
-        p.k8s_api_port = static_cast<uint16_t>(port);
-    }
+// Identity from the environment the kernel captured at exec (or /proc's):
+// the Jupyter identity the process claims, and where it runs.
+static void ApplyEnvironment(ProcessInfo& p, const EnvVars& env) {
+  auto value = [&](std::string_view key) -> const std::string* {
+    auto it = env.find(key);
+    return it == env.end() ? nullptr : &it->second;
+  };
+  if (auto v = value("JUPYTERHUB_USER")) {
+    p.own_jupyter.user = *v;
+  } else if (auto v = value("JUPYTER_USER")) {
+    p.own_jupyter.user = *v;
+  }
+  if (auto v = value("JPY_SESSION_NAME")) p.own_jupyter.notebook_path = *v;
+  if (auto v = value("NBW_SECCOMP_PROFILE")) p.seccomp_profile = *v;
+  if (auto v = value("KUBERNETES_SERVICE_HOST")) p.k8s_api_host = *v;
+  if (auto v = value("POD_NAMESPACE"); v && IsK8sName(*v)) p.k8s.ns = *v;
+  if (auto v = value("KUBERNETES_SERVICE_PORT")) {
+    unsigned port = 0;
+    auto r = std::from_chars(v->data(), v->data() + v->size(), port);
+    if (r.ec == std::errc() && port > 0 && port < 65536)
+      p.k8s_api_port = static_cast<uint16_t>(port);
   }
   // In a pod, the hostname is the pod's name (the kubelet sets it).
-  if (!p.k8s_api_host.empty() && IsK8sName(hostname)) p.k8s.pod = hostname;
+  if (auto v = value("HOSTNAME"); v && !p.k8s_api_host.empty() && IsK8sName(*v)) p.k8s.pod = *v;
+}
+
+// Names whose value in `after` is not the one in `before` (absent counts).
+static std::vector<std::string> ChangedVars(const EnvVars& before, const EnvVars& after) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : after) {
+    auto it = before.find(name);
+    if (it == before.end() || it->second != value) out.push_back(name);
+  }
+  return out;
+}
+
+JupyterIdentity ClaimedIdentity(const ProcessInfo& p) {
+  auto claim = [](const std::string& own, const std::string& root) {
+    return own.empty() || own == root ? std::string() : own;
+  };
+  return {claim(p.own_jupyter.user, p.jupyter.user),
+          claim(p.own_jupyter.kernel_id, p.jupyter.kernel_id),
+          claim(p.own_jupyter.notebook_path, p.jupyter.notebook_path)};
 }
 
 ProcessInfo& ProcessTable::Apply(const Event& ev) {
@@ -93,9 +110,17 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
         p.argv_truncated = ev.args[1] > ev.str[1].size();
         p.cwd = ev.str[2];
         p.start_ns = ev.realtime_ns;
-        // A new image may be the kernel itself (exec'd by a launcher):
-        // the connection file in argv names it.
-        if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
+        // What the new image's caller set: known only when its environment
+        // was (a target's child, or a target exec'ing again).
+        p.env_changed =
+            p.exec_env_known ? ChangedVars(p.exec_env, ev.env) : std::vector<std::string>();
+        p.exec_env = ev.env;
+        p.exec_env_known = true;
+        // What the new image claims: a kernel's connection file in argv,
+        // the user and notebook in its environment. Only a target root's
+        // claims become the identity (MakeRoot).
+        p.own_jupyter = {};
+        p.own_jupyter.kernel_id = KernelIdFromArgv(p.argv);
         ApplyEnvironment(p, ev.env);
         // Entering a container is an exec in another mount namespace (runc
         // init execs the container's process). The kernel sent the cgroup's
@@ -128,6 +153,9 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
       c.mnt_ns = parent.mnt_ns;
       c.pid_ns = parent.pid_ns;
       c.jupyter = parent.jupyter;
+      c.own_jupyter = parent.own_jupyter;
+      c.exec_env = parent.exec_env;
+      c.exec_env_known = parent.exec_env_known;
       c.k8s = parent.k8s;
       c.seccomp_profile = parent.seccomp_profile;
       c.k8s_api_host = parent.k8s_api_host;
@@ -144,25 +172,28 @@ ProcessInfo& ProcessTable::Apply(const Event& ev) {
 }
 
 void ProcessTable::RefreshIdentity(ProcessInfo& p) {
-  // One read of the environment for every identity it carries, parsed as
+  // One read of the environment for every variable an exec reports, used as
   // the exec event's capture is.
-  auto env = procfs_.Environ(
-      p.tgid, {"JUPYTERHUB_USER", "JPY_SESSION_NAME", "JUPYTER_USER", "KUBERNETES_SERVICE_HOST",
-               "KUBERNETES_SERVICE_PORT", "HOSTNAME", "POD_NAMESPACE"});
-  if (env.ok()) {
-    std::string blob;
-    for (const auto& [k, v] : *env) blob += k + "=" + v + std::string(1, '\0');
-    ApplyEnvironment(p, blob);
-    if (auto it = env->find("JUPYTER_USER"); p.jupyter.user.empty() && it != env->end()) {
-      p.jupyter.user = it->second;
+  static const std::vector<std::string> kNames(kExecEnvNames.begin(), kExecEnvNames.end());
+  if (auto env = procfs_.Environ(p.tgid, kNames); env.ok()) {
+    EnvVars vars(env->begin(), env->end());
+    ApplyEnvironment(p, vars);
+    if (!p.exec_env_known) {
+      p.exec_env = std::move(vars);
+      p.exec_env_known = true;
     }
   }
-  if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.jupyter.kernel_id = id;
+  if (std::string id = KernelIdFromArgv(p.argv); !id.empty()) p.own_jupyter.kernel_id = id;
   auto own_mnt = procfs_.NamespaceInode(p.tgid, "mnt");
   const bool own_ns = host_mnt_ns_ != 0 && own_mnt.ok() && host_mnt_ns_ != *own_mnt;
   auto cg = procfs_.Cgroup(p.tgid);
   if (cg.ok()) p.container_id = ContainerIdFromCgroup(*cg, own_ns);
   ApplyK8s(p, procfs_, cg.ok() ? std::string_view(*cg) : std::string_view(), node_name_);
+}
+
+void ProcessTable::MakeRoot(ProcessInfo& p) {
+  p.target_root = p.tgid;
+  p.jupyter = p.own_jupyter;
 }
 
 Result<ProcessInfo*> ProcessTable::LoadFromProc(uint32_t tgid) {

@@ -17,10 +17,11 @@
 namespace nbw {
 
 struct JupyterIdentity {
-  std::string user;           // JUPYTERHUB_USER
+  std::string user;           // JUPYTERHUB_USER (else JUPYTER_USER)
   std::string kernel_id;      // from the connection file name
   std::string notebook_path;  // JPY_SESSION_NAME
   bool empty() const { return user.empty() && kernel_id.empty() && notebook_path.empty(); }
+  bool operator==(const JupyterIdentity&) const = default;
 };
 
 // Where a process runs in Kubernetes, from its environment, cgroups and
@@ -49,7 +50,18 @@ struct ProcessInfo {
   std::string k8s_api_host;  // KUBERNETES_SERVICE_HOST/PORT of its environment, if any
   uint16_t k8s_api_port = 0;
   uint32_t mnt_ns = 0, pid_ns = 0;
+  // The Jupyter identity of its target root (the process a selector matched
+  // outside any target, or --track-pid named), inherited by every descendant.
+  // Nothing a descendant does changes it: its environment and argv are only
+  // what it claims (own_jupyter, ClaimedIdentity()).
   JupyterIdentity jupyter;
+  JupyterIdentity own_jupyter;  // what its own environment and argv say
+  // The sensor/exec_env.h variables it was started with (exec_env_known:
+  // from its exec, its parent's at fork, or /proc), and at its last exec
+  // the names whose value its caller set or changed.
+  EnvVars exec_env;
+  bool exec_env_known = false;
+  std::vector<std::string> env_changed;
   K8sIdentity k8s;
   std::string seccomp_profile;  // NBW_SECCOMP_PROFILE, set by nbwarden-exec
   TrackState state = TrackState::kNone;
@@ -57,6 +69,11 @@ struct ProcessInfo {
   std::string selector;      // that selector's name ("track-pid" for --track-pid)
   uint32_t target_root = 0;  // tgid of the process the selector matched
 };
+
+// What p's own environment and argv claim that differs from the identity it
+// inherited from its target root: the differing fields, empty where they
+// agree or p claims nothing.
+JupyterIdentity ClaimedIdentity(const ProcessInfo& p);
 
 struct AncestorRef {
   uint32_t pid;
@@ -76,6 +93,9 @@ class ProcessTable {
   Result<ProcessInfo*> LoadFromProc(uint32_t tgid);
   // Fills identity (environment, connection file, container) from /proc.
   void RefreshIdentity(ProcessInfo& p);
+  // p is a target root: its own Jupyter identity (from its exec, and /proc
+  // once RefreshIdentity ran) becomes the one its tree carries.
+  void MakeRoot(ProcessInfo& p);
 
   ProcessInfo* Find(uint32_t tgid);
   void Remove(uint32_t tgid) { procs_.erase(tgid); }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "common/yaml_reader.h"
 #include "policy/policy_files.h"
 
 namespace nbw {
@@ -32,18 +33,14 @@ bool AnyMatch(const std::vector<std::string>& patterns, const std::string& s) {
                      [&](const std::string& p) { return fnmatch(p.c_str(), s.c_str(), 0) == 0; });
 }
 
-Status StringList(const YAML::Node& n, const std::string& origin, std::string_view key,
+Status StringList(const YAML::Node& n, const YamlReader& yr, std::string_view key,
                   std::vector<std::string>& out) {
-  if (!n.IsSequence()) {
-    return Status::Error(YamlWhere(origin, n), fmt::format("'{}' must be a list", key));
+  auto v = yr.StrList(n, key);
+  if (!v.ok()) return v.status();
+  for (size_t i = 0; i < v->size(); i++) {
+    if ((*v)[i].empty()) return yr.Error(n[i], fmt::format("{}[{}]", key, i), "must not be empty");
   }
-  for (const auto& e : n) {
-    if (!e.IsScalar() || e.as<std::string>().empty()) {
-      return Status::Error(YamlWhere(origin, e),
-                           fmt::format("'{}' entries must be non-empty strings", key));
-    }
-    out.push_back(e.as<std::string>());
-  }
+  out.insert(out.end(), v->begin(), v->end());
   return Status::Ok();
 }
 
@@ -76,19 +73,22 @@ Status ModelGuardPolicy::Add(const std::string& text, const std::string& origin)
   if (!root->IsMap() || !(*root)["model_guard"]) return Status::Ok();
   const YAML::Node mg = (*root)["model_guard"];
   if (!mg.IsMap()) return Status::Error(YamlWhere(origin, mg), "'model_guard' must be a mapping");
+  const YamlReader yr(origin);
   for (const auto& kv : mg) {
-    const std::string key = kv.first.as<std::string>();
+    auto k = yr.Key(kv.first, "model_guard");
+    if (!k.ok()) return k.status();
+    const std::string key = std::move(k).value();
     Status s;
     if (key == "safe_globals") {
-      s = StringList(kv.second, origin, key, safe_);
+      s = StringList(kv.second, yr, key, safe_);
       for (const auto& g : safe_) {
         if (g.find_first_of("*?[") == std::string::npos) safe_exact_.push_back(g);
       }
     } else if (key == "dangerous_globals") {
-      s = StringList(kv.second, origin, key, dangerous_);
+      s = StringList(kv.second, yr, key, dangerous_);
     } else if (key == "trusted_sha256") {
       std::vector<std::string> v;
-      s = StringList(kv.second, origin, key, v);
+      s = StringList(kv.second, yr, key, v);
       for (auto& h : v) {
         std::transform(h.begin(), h.end(), h.begin(), ::tolower);
         if (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos) {
@@ -99,7 +99,7 @@ Status ModelGuardPolicy::Add(const std::string& text, const std::string& origin)
       }
     } else if (key == "extensions") {
       std::vector<std::string> v;
-      s = StringList(kv.second, origin, key, v);
+      s = StringList(kv.second, yr, key, v);
       for (auto& e : v) {
         std::transform(e.begin(), e.end(), e.begin(), ::tolower);
         if (e[0] != '.' || e.size() < 2 || e.size() > 12 || e.find('.', 1) != std::string::npos) {
@@ -110,16 +110,9 @@ Status ModelGuardPolicy::Add(const std::string& text, const std::string& origin)
         extensions_.push_back(e);
       }
     } else if (key == "grace_ms") {
-      int64_t ms = -1;
-      try {
-        ms = kv.second.as<int64_t>();
-      } catch (const YAML::Exception&) {
-      }
-      if (ms < 0 || ms > 600000) {
-        return Status::Error(YamlWhere(origin, kv.second),
-                             "grace_ms must be a number of milliseconds from 0 to 600000");
-      }
-      grace_ = std::chrono::milliseconds(ms);
+      auto ms = yr.U64InRange(kv.second, key, 0, 600000);
+      if (!ms.ok()) return ms.status();
+      grace_ = std::chrono::milliseconds(*ms);
     } else {
       return Status::Error(YamlWhere(origin, kv.first),
                            fmt::format("unknown model_guard key '{}' (safe_globals, "

@@ -34,17 +34,19 @@ ojson Rule(const SeccompRule& r, bool docker) {
     j["args"] = std::move(args);
   }
   if (docker) {
-    auto filter = [](const std::vector<std::string>& arches, const std::vector<std::string>& caps) {
+    auto filter = [](const std::vector<std::string>& arches, const std::vector<std::string>& caps,
+                     const std::optional<KernelVersion>& min_kernel) {
       ojson f = ojson::object();
       if (!caps.empty()) f["caps"] = Strings(caps);
       if (!arches.empty()) f["arches"] = Strings(arches);
+      if (min_kernel) f["minKernel"] = min_kernel->ToString();
       return f;
     };
-    if (!r.include_arches.empty() || !r.include_caps.empty()) {
-      j["includes"] = filter(r.include_arches, r.include_caps);
+    if (!r.include_arches.empty() || !r.include_caps.empty() || r.include_min_kernel) {
+      j["includes"] = filter(r.include_arches, r.include_caps, r.include_min_kernel);
     }
-    if (!r.exclude_arches.empty() || !r.exclude_caps.empty()) {
-      j["excludes"] = filter(r.exclude_arches, r.exclude_caps);
+    if (!r.exclude_arches.empty() || !r.exclude_caps.empty() || r.exclude_min_kernel) {
+      j["excludes"] = filter(r.exclude_arches, r.exclude_caps, r.exclude_min_kernel);
     }
     if (!r.comment.empty()) j["comment"] = r.comment;
   }
@@ -56,11 +58,22 @@ ojson Body(const SeccompProfile& p, bool docker, const ExportOptions& o) {
   ojson j;
   j["defaultAction"] = p.default_action;
   if (p.default_errno_ret) j["defaultErrnoRet"] = *p.default_errno_ret;
-  j["architectures"] = Strings(p.architectures);
+  const std::string arch = o.arch.empty() ? NativeArchName() : CanonicalArch(o.arch).value_or("");
+  if (docker && !p.arch_map.empty()) {
+    // As written: Docker picks the host's entry when it starts a container.
+    ojson map = ojson::array();
+    for (const auto& m : p.arch_map) {
+      map.push_back({{"architecture", m.arch}, {"subArchitectures", Strings(m.sub_arches)}});
+    }
+    j["archMap"] = std::move(map);
+  } else {
+    // runc and crun read only `architectures`: resolved for the host here.
+    j["architectures"] = Strings(docker ? p.architectures : ProfileArchitectures(p, arch));
+  }
   ojson rules = ojson::array();
-  const std::string arch = o.arch.empty() ? NativeArchName() : o.arch;
+  const KernelVersion kernel = o.kernel.value_or(RunningKernel());
   for (const auto& r : p.syscalls) {
-    if (!docker && !RuleAppliesTo(r, arch, o.caps)) continue;
+    if (!docker && !RuleAppliesTo(r, arch, o.caps, kernel)) continue;
     rules.push_back(Rule(r, docker));
   }
   j["syscalls"] = std::move(rules);
@@ -144,7 +157,9 @@ SeccompProfile ProfileFromRecording(const std::vector<std::string>& syscalls,
       out.default_action = base->default_action;
       out.default_errno_ret = base->default_errno_ret;
     }
-    if (!base->architectures.empty()) out.architectures = base->architectures;
+    if (auto arches = ProfileArchitectures(*base, NativeArchName()); !arches.empty()) {
+      out.architectures = std::move(arches);
+    }
     out.syscalls = base->syscalls;
     for (const auto& r : base->syscalls) {
       for (const auto& n : r.names) named[n].push_back(&r);

@@ -25,11 +25,12 @@ enum class ProfileFormat {
 std::optional<ProfileFormat> ParseProfileFormat(std::string_view name);
 
 struct ExportOptions {
-  std::string name;               // k8s: metadata.name
-  std::string arch;               // oci/k8s: resolve includes/excludes for this
-                                  // SCMP_ARCH_*; empty = the running one
-  std::vector<std::string> caps;  // oci/k8s: the container's capabilities
-                                  // (CAP_*), for includes/excludes.caps
+  std::string name;                     // k8s: metadata.name
+  std::string arch;                     // oci/k8s: resolve includes/excludes for this
+                                        // SCMP_ARCH_*; empty = the running one
+  std::vector<std::string> caps;        // oci/k8s: the container's capabilities
+                                        // (CAP_*), for includes/excludes.caps
+  std::optional<KernelVersion> kernel;  // oci/k8s: for minKernel; empty = the running one
 };
 
 // The profile as JSON text for the consumer, ending in a newline. Parsing

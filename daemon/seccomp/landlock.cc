@@ -67,24 +67,16 @@ uint64_t HandledFs(int abi) {
   return fs;
 }
 
-Status Ports(const YAML::Node& n, const std::string& origin, const char* key,
+Status Ports(const YAML::Node& n, const YamlReader& yr, const char* key,
              std::optional<std::vector<uint16_t>>& out) {
-  const std::string where = YamlWhere(origin, n) + ": landlock." + key;
-  if (n.IsScalar() && n.as<std::string>() == "any") return Status::Ok();
-  if (!n.IsSequence()) return Status::Error(where, "must be 'any' or a list of TCP ports");
+  const std::string field = std::string("landlock.") + key;
+  if (n.IsScalar() && n.Scalar() == "any") return Status::Ok();
+  if (!n.IsSequence()) return yr.Error(n, field, "must be 'any' or a list of TCP ports");
   out.emplace();
   for (size_t i = 0; i < n.size(); i++) {
-    long v = -1;
-    try {
-      v = n[i].as<long>();
-    } catch (const YAML::Exception&) {
-    }
-    if (v < 0 || v > 65535) {
-      return Status::Error(
-          YamlWhere(origin, n[i]) + ": landlock." + key + "[" + std::to_string(i) + "]",
-          "must be a port number from 0 to 65535");
-    }
-    out->push_back(static_cast<uint16_t>(v));
+    auto v = yr.U64InRange(n[i], field + "[" + std::to_string(i) + "]", 0, 65535);
+    if (!v.ok()) return v.status();
+    out->push_back(static_cast<uint16_t>(*v));
   }
   return Status::Ok();
 }
@@ -154,14 +146,17 @@ Result<LandlockRules> LandlockRules::Parse(const std::string& yaml, const std::s
   if (!root.IsMap() || !root["landlock"] || !root["landlock"].IsMap()) {
     return Status::Error(origin, "needs a 'landlock' mapping");
   }
+  const YamlReader yr(origin);
   for (const auto& kv : root["landlock"]) {
-    const std::string key = kv.first.as<std::string>();
+    auto k = yr.Key(kv.first, "landlock");
+    if (!k.ok()) return k.status();
+    const std::string key = std::move(k).value();
     const YAML::Node& v = kv.second;
     const std::string where = YamlWhere(origin, v) + ": landlock." + key;
     if (key == "deny") {
       if (!v.IsSequence()) return Status::Error(where, "must be a list of absolute paths");
       for (size_t i = 0; i < v.size(); i++) {
-        std::string p = v[i].IsScalar() ? v[i].as<std::string>() : "";
+        std::string p = v[i].IsScalar() ? v[i].Scalar() : "";
         if (p.empty() || p[0] != '/' || p.find("/../") != std::string::npos || p.ends_with("/..")) {
           return Status::Error(
               YamlWhere(origin, v[i]) + ": landlock.deny[" + std::to_string(i) + "]",
@@ -170,18 +165,18 @@ Result<LandlockRules> LandlockRules::Parse(const std::string& yaml, const std::s
         r.deny.push_back(p);
       }
     } else if (key == "extends") {
-      r.extends = v.IsScalar() ? v.as<std::string>() : "";
+      r.extends = v.IsScalar() ? v.Scalar() : "";
       if (r.extends.empty() || r.extends.find('/') != std::string::npos || r.extends[0] == '.') {
         return Status::Error(where, "must be the NAME of a rules file in the same directory");
       }
     } else if (key == "bind_tcp") {
-      if (Status s = Ports(v, origin, "bind_tcp", r.bind_tcp); !s.ok()) return s;
+      if (Status s = Ports(v, yr, "bind_tcp", r.bind_tcp); !s.ok()) return s;
     } else if (key == "connect_tcp") {
-      if (Status s = Ports(v, origin, "connect_tcp", r.connect_tcp); !s.ok()) return s;
+      if (Status s = Ports(v, yr, "connect_tcp", r.connect_tcp); !s.ok()) return s;
     } else if (key == "scope") {
       if (!v.IsSequence()) return Status::Error(where, "must be a list (signal, abstract_unix)");
       for (size_t i = 0; i < v.size(); i++) {
-        const std::string s = v[i].IsScalar() ? v[i].as<std::string>() : "";
+        const std::string s = v[i].IsScalar() ? v[i].Scalar() : "";
         if (s == "signal") {
           r.scope_signal = true;
         } else if (s == "abstract_unix") {

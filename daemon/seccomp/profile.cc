@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -41,6 +42,39 @@ const std::map<std::string, scmp_compare>& Ops() {
                                                         {"SCMP_CMP_GT", SCMP_CMP_GT},
                                                         {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
   return k;
+}
+
+// Every capability by number (linux/capability.h), as profiles name them.
+// clang-format off
+constexpr std::array<std::string_view, 41> kCapNames = {
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE"};
+// clang-format on
+
+int CapNumber(std::string_view name) {
+  auto it = std::find(kCapNames.begin(), kCapNames.end(), name);
+  return it == kCapNames.end() ? -1 : static_cast<int>(it - kCapNames.begin());
+}
+
+// The capabilities in effect for this process: includes/excludes.caps are
+// judged against them (Docker judges a container's bounding set, which a
+// root container also has in effect).
+std::vector<std::string> EffectiveCaps() {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2] = {};
+  std::vector<std::string> out;
+  if (syscall(SYS_capget, &h, d) != 0) return out;
+  for (size_t cap = 0; cap < kCapNames.size(); cap++) {
+    if (d[cap / 32].effective & (1u << (cap % 32))) out.emplace_back(kCapNames[cap]);
+  }
+  return out;
 }
 
 // Parsing with the path of the field in hand for every error.
@@ -110,18 +144,72 @@ class Parser {
   }
 
   Status Filter(const json& j, const std::string& where, std::vector<std::string>& arches,
-                std::vector<std::string>& caps) const {
+                std::vector<std::string>& caps, std::optional<KernelVersion>& min_kernel) const {
     if (!j.is_object()) return Err(where, "must be an object");
     for (const auto& [k, v] : j.items()) {
       if (k == "arches") {
         if (Status s = Strings(v, where + ".arches", arches); !s.ok()) return s;
+        for (size_t i = 0; i < arches.size(); i++) {
+          if (!CanonicalArch(arches[i])) {
+            return Err(fmt::format("{}.arches[{}]", where, i),
+                       fmt::format("'{}' is not an architecture (Docker's names: amd64, x86, "
+                                   "x32, arm64, arm, ppc64le, s390x, riscv64, ...; Go's: 386, "
+                                   "...; or SCMP_ARCH_*)",
+                                   arches[i]));
+          }
+        }
       } else if (k == "caps") {
         if (Status s = Strings(v, where + ".caps", caps); !s.ok()) return s;
+        for (size_t i = 0; i < caps.size(); i++) {
+          if (CapNumber(caps[i]) < 0) {
+            return Err(fmt::format("{}.caps[{}]", where, i),
+                       fmt::format("'{}' is not a capability (CAP_SYS_ADMIN, ...)", caps[i]));
+          }
+        }
       } else if (k == "minKernel") {
-        // Docker: a kernel-version condition; nbwarden applies the rule always.
+        // Docker writes "" for "no condition".
+        if (!v.is_string()) return Err(where + ".minKernel", "must be a string like \"4.8\"");
+        if (v.get<std::string>().empty()) continue;
+        min_kernel = ParseMinKernel(v.get<std::string>());
+        if (!min_kernel) {
+          return Err(where + ".minKernel",
+                     fmt::format("'{}' is not a kernel version \"<kernel>.<major>\" (\"4.8\")",
+                                 v.get<std::string>()));
+        }
       } else {
         return Err(where, fmt::format("unknown key '{}' (arches, caps, minKernel)", k));
       }
+    }
+    return Status::Ok();
+  }
+
+  Status ArchMap(const json& j, std::vector<SeccompArchMap>& out) const {
+    if (!j.is_array()) return Err("archMap", "must be a list");
+    for (size_t i = 0; i < j.size(); i++) {
+      const std::string where = fmt::format("archMap[{}]", i);
+      if (!j[i].is_object()) return Err(where, "must be an object");
+      SeccompArchMap m;
+      for (const auto& [k, v] : j[i].items()) {
+        if (k == "architecture") {
+          if (!v.is_string() || v.get<std::string>().rfind("SCMP_ARCH_", 0) != 0) {
+            return Err(where + ".architecture", "must be an SCMP_ARCH_* name");
+          }
+          m.arch = v.get<std::string>();
+        } else if (k == "subArchitectures") {
+          if (v.is_null()) continue;
+          if (Status s = Strings(v, where + ".subArchitectures", m.sub_arches); !s.ok()) return s;
+          for (size_t n = 0; n < m.sub_arches.size(); n++) {
+            if (m.sub_arches[n].rfind("SCMP_ARCH_", 0) != 0) {
+              return Err(fmt::format("{}.subArchitectures[{}]", where, n),
+                         "must be an SCMP_ARCH_* name");
+            }
+          }
+        } else {
+          return Err(where, fmt::format("unknown key '{}' (architecture, subArchitectures)", k));
+        }
+      }
+      if (m.arch.empty()) return Err(where, "needs 'architecture'");
+      out.push_back(std::move(m));
     }
     return Status::Ok();
   }
@@ -149,9 +237,9 @@ class Parser {
           r.args.push_back(a);
         }
       } else if (k == "includes") {
-        s = Filter(v, where + ".includes", r.include_arches, r.include_caps);
+        s = Filter(v, where + ".includes", r.include_arches, r.include_caps, r.include_min_kernel);
       } else if (k == "excludes") {
-        s = Filter(v, where + ".excludes", r.exclude_arches, r.exclude_caps);
+        s = Filter(v, where + ".excludes", r.exclude_arches, r.exclude_caps, r.exclude_min_kernel);
       } else if (k == "comment") {
         if (!v.is_string()) return Err(where + ".comment", "must be a string");
         r.comment = v.get<std::string>();
@@ -171,33 +259,6 @@ class Parser {
   const std::string& origin_;
 };
 
-// The capabilities profiles condition rules on that this process has.
-std::vector<std::string> EffectiveCaps() {
-  static const std::map<std::string, int> kCaps = {{"CAP_SYS_ADMIN", CAP_SYS_ADMIN},
-                                                   {"CAP_SYS_PTRACE", CAP_SYS_PTRACE},
-                                                   {"CAP_SYS_MODULE", CAP_SYS_MODULE},
-                                                   {"CAP_SYS_BOOT", CAP_SYS_BOOT},
-                                                   {"CAP_SYS_TIME", CAP_SYS_TIME},
-                                                   {"CAP_SYS_NICE", CAP_SYS_NICE},
-                                                   {"CAP_SYS_RAWIO", CAP_SYS_RAWIO},
-                                                   {"CAP_SYSLOG", CAP_SYSLOG},
-                                                   {"CAP_BPF", CAP_BPF},
-                                                   {"CAP_PERFMON", CAP_PERFMON},
-                                                   {"CAP_SYS_PACCT", CAP_SYS_PACCT},
-                                                   {"CAP_SYS_TTY_CONFIG", CAP_SYS_TTY_CONFIG},
-                                                   {"CAP_SYS_CHROOT", CAP_SYS_CHROOT},
-                                                   {"CAP_DAC_READ_SEARCH", CAP_DAC_READ_SEARCH},
-                                                   {"CAP_SYS_RESOURCE", CAP_SYS_RESOURCE}};
-  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct d[2] = {};
-  std::vector<std::string> out;
-  if (syscall(SYS_capget, &h, d) != 0) return out;
-  for (const auto& [name, cap] : kCaps) {
-    if (d[cap / 32].effective & (1u << (cap % 32))) out.push_back(name);
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string ResolveProfilePath(const std::string& name_or_file, const std::string& dir) {
@@ -206,30 +267,39 @@ std::string ResolveProfilePath(const std::string& name_or_file, const std::strin
   return is_file ? name_or_file : dir + "/" + name_or_file + ".json";
 }
 
-std::string NativeArchName() {
-  // libseccomp's name for the running architecture, as OCI spells it.
-  switch (seccomp_arch_native()) {
-    case SCMP_ARCH_X86_64: return "SCMP_ARCH_X86_64";
-    case SCMP_ARCH_X86: return "SCMP_ARCH_X86";
-    case SCMP_ARCH_AARCH64: return "SCMP_ARCH_AARCH64";
-    case SCMP_ARCH_ARM: return "SCMP_ARCH_ARM";
-    default: return "";
+std::vector<std::string> ProfileArchitectures(const SeccompProfile& p, const std::string& arch) {
+  if (!p.architectures.empty()) return p.architectures;
+  for (const auto& m : p.arch_map) {
+    if (m.arch != arch) continue;
+    std::vector<std::string> out = {m.arch};
+    out.insert(out.end(), m.sub_arches.begin(), m.sub_arches.end());
+    return out;
   }
+  return {};
 }
 
 bool RuleAppliesTo(const SeccompRule& r, const std::string& arch,
-                   const std::vector<std::string>& caps) {
+                   const std::vector<std::string>& caps, KernelVersion kernel) {
+  // As moby's setupSeccomp: the host's architecture only (not its
+  // sub-architectures), every included capability, none excluded.
+  const std::optional<std::string> host = CanonicalArch(arch);
+  auto names_host = [&](const std::vector<std::string>& arches) {
+    return std::any_of(arches.begin(), arches.end(),
+                       [&](const std::string& a) { return host && CanonicalArch(a) == host; });
+  };
   auto has = [](const std::vector<std::string>& v, const std::string& x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
-  if (!r.include_arches.empty() && !has(r.include_arches, arch)) return false;
-  if (has(r.exclude_arches, arch)) return false;
-  for (const auto& c : r.include_caps) {
-    if (!has(caps, c)) return false;
-  }
+  if (names_host(r.exclude_arches)) return false;
   for (const auto& c : r.exclude_caps) {
     if (has(caps, c)) return false;
   }
+  if (r.exclude_min_kernel && kernel >= *r.exclude_min_kernel) return false;
+  if (!r.include_arches.empty() && !names_host(r.include_arches)) return false;
+  for (const auto& c : r.include_caps) {
+    if (!has(caps, c)) return false;
+  }
+  if (r.include_min_kernel && kernel < *r.include_min_kernel) return false;
   return true;
 }
 
@@ -273,8 +343,7 @@ Result<SeccompProfile> SeccompProfile::Parse(const std::string& text, const std:
         }
       }
     } else if (k == "archMap") {
-      // Docker's per-arch sub-architectures; the running architecture is
-      // what the filter is built for.
+      s = p.ArchMap(v, prof.arch_map);
     } else if (k == "flags" || k == "listenerPath" || k == "listenerMetadata") {
       // OCI fields for the runtime; nothing for nbwarden to do.
     } else if (k == "syscalls") {
@@ -292,6 +361,9 @@ Result<SeccompProfile> SeccompProfile::Parse(const std::string& text, const std:
     if (!s.ok()) return s;
   }
   if (prof.default_action.empty()) return p.Err("profile", "needs 'defaultAction'");
+  if (!prof.architectures.empty() && !prof.arch_map.empty()) {
+    return p.Err("profile", "'architectures' and 'archMap' exclude each other (as in Docker)");
+  }
   return prof;
 }
 
@@ -330,9 +402,10 @@ Result<SeccompFilter> CompileProfile(const SeccompProfile& p, CompileReport* rep
   // run foreign binaries, which nbwarden-exec does not.
   const std::string arch = NativeArchName();
   const std::vector<std::string> caps = EffectiveCaps();
+  const KernelVersion kernel = RunningKernel();
   for (size_t i = 0; i < p.syscalls.size(); i++) {
     const SeccompRule& r = p.syscalls[i];
-    if (!RuleAppliesTo(r, arch, caps)) continue;
+    if (!RuleAppliesTo(r, arch, caps, kernel)) continue;
     const uint32_t act = *SeccompAction(r.action, r.errno_ret);
     if (act == def) continue;  // libseccomp refuses rules that repeat the default
     // libseccomp takes one comparison per argument per rule: repeated

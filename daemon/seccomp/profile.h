@@ -5,7 +5,10 @@
 // Docker, containerd, Kubernetes `seccompProfile: Localhost` and nbwarden.
 // Parsing validates every field; an error names the file, line:col and the
 // entry ("notebook-kernel.json:41:7: syscalls[3].args[0].op: ..."). A valid
-// profile compiles to a libseccomp filter. Plain values; any thread.
+// profile compiles to a libseccomp filter. Docker's own profiles work as
+// Docker reads them: `archMap`, and includes/excludes on Docker's
+// architecture names, capabilities and `minKernel` (seccomp/arch.h).
+// Plain values; any thread.
 #pragma once
 
 #include <seccomp.h>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "seccomp/arch.h"
 
 namespace nbw {
 
@@ -32,15 +36,26 @@ struct SeccompRule {
   std::string action;  // SCMP_ACT_*
   std::optional<uint32_t> errno_ret;
   std::vector<SeccompArg> args;
-  std::vector<std::string> include_arches, exclude_arches;  // "includes"/"excludes"
+  // "includes"/"excludes": architectures as the profile names them (any
+  // name CanonicalArch knows), CAP_* names, and the kernel version from
+  // which the rule applies (includes) or no longer applies (excludes).
+  std::vector<std::string> include_arches, exclude_arches;
   std::vector<std::string> include_caps, exclude_caps;
+  std::optional<KernelVersion> include_min_kernel, exclude_min_kernel;
   std::string comment;
+};
+
+// Docker's archMap entry: on a host of `arch`, the filter also takes these.
+struct SeccompArchMap {
+  std::string arch;                     // SCMP_ARCH_*
+  std::vector<std::string> sub_arches;  // SCMP_ARCH_*
 };
 
 struct SeccompProfile {
   std::string default_action;
   std::optional<uint32_t> default_errno_ret;
   std::vector<std::string> architectures;  // SCMP_ARCH_*
+  std::vector<SeccompArchMap> arch_map;    // Docker's; never with architectures
   std::vector<SeccompRule> syscalls;
   std::string origin;  // file it came from
 
@@ -76,13 +91,16 @@ Result<SeccompFilter> CompileProfile(const SeccompProfile& p, CompileReport* rep
 inline constexpr const char* kDefaultProfileDir = "/etc/nbwarden/policies/seccomp";
 std::string ResolveProfilePath(const std::string& name_or_file, const std::string& dir);
 
-// libseccomp's name for the running architecture ("SCMP_ARCH_X86_64").
-std::string NativeArchName();
+// The architectures a filter of p is for on a host of `arch` (SCMP_ARCH_*):
+// `architectures` as listed, else archMap's entry for `arch` and its
+// sub-architectures, else none (the runtime takes the native one).
+std::vector<std::string> ProfileArchitectures(const SeccompProfile& p, const std::string& arch);
 
-// Docker's includes/excludes: does rule r apply on arch (SCMP_ARCH_*) to a
-// process with exactly these capabilities (CAP_*)?
+// Docker's includes/excludes: does rule r apply on a host of `arch` (any
+// name CanonicalArch knows) running `kernel`, to a process with exactly
+// these capabilities (CAP_*)?
 bool RuleAppliesTo(const SeccompRule& r, const std::string& arch,
-                   const std::vector<std::string>& caps);
+                   const std::vector<std::string>& caps, KernelVersion kernel);
 
 // "SCMP_ACT_ERRNO" + errno -> libseccomp action; nullopt if not an action.
 std::optional<uint32_t> SeccompAction(const std::string& name, std::optional<uint32_t> errno_ret);

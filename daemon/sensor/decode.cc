@@ -6,18 +6,22 @@
 
 #include <cstring>
 
+#include "sensor/exec_env.h"
+
 namespace nbw {
 
 // The ABI in bpf/events.h, pinned: a layout change must come with a version
 // bump and these numbers changed on purpose.
-static_assert(NBW_ABI_VERSION == 3);
+static_assert(NBW_ABI_VERSION == 5);
 static_assert(sizeof(struct nbw_model_window) == 32);
 static_assert(sizeof(struct nbw_model_cfg) == 16);
 static_assert(sizeof(struct nbw_hdr) == 80);
 static_assert(offsetof(struct nbw_hdr, ts_boot_ns) == 8);
 static_assert(offsetof(struct nbw_hdr, ret) == 56);
 static_assert(offsetof(struct nbw_hdr, comm) == 64);
-static_assert(sizeof(struct nbw_event) == 136);
+static_assert(sizeof(struct nbw_event) == 144);
+static_assert(sizeof(struct nbw_env_key) == NBW_ENV_NAME_MAX);
+static_assert(NBW_ENV_ENTRY_MAX <= NBW_STR_MAX && NBW_ENV_SCAN_MAX > 10000);
 static_assert(offsetof(struct nbw_event, str_len) == 128);
 
 std::string_view EventKindName(EventKind k) {
@@ -40,7 +44,8 @@ std::string_view EventKindName(EventKind k) {
 // Blobs that are C strings (the rest are binary: argv, sockaddrs, structs).
 static bool BlobIsString(const struct nbw_event& ev, int i) {
   switch (ev.hdr.kind) {
-    case NBW_EV_EXEC: return i != 1 || (ev.hdr.flags & NBW_F_PATH_RAW);  // 1: argv
+    case NBW_EV_EXEC:  // 1: argv, 4: environment variables
+      return (i != 1 && i != 4) || (ev.hdr.flags & NBW_F_PATH_RAW);
     case NBW_EV_OPEN:
     case NBW_EV_MODEL: return true;
     case NBW_EV_SYSCALL:
@@ -49,6 +54,29 @@ static bool BlobIsString(const struct nbw_event& ev, int i) {
              ev.hdr.syscall != SYS_io_uring_setup;
     default: return false;
   }
+}
+
+// Blob 4 of an exec: "NAME=value" entries, each NUL terminated, of the
+// names the sensor asked for (sensor/exec_env.h) and no others.
+static Status DecodeExecEnv(std::string_view blob, EnvVars& env) {
+  if (!blob.empty() && blob.back() != '\0') {
+    return Status::Error("sensor record", "exec environment does not end with a NUL");
+  }
+  while (!blob.empty()) {
+    const std::string_view entry = blob.substr(0, blob.find('\0'));
+    blob.remove_prefix(entry.size() + 1);
+    const size_t eq = entry.find('=');
+    const std::string_view name = entry.substr(0, eq);
+    if (eq == std::string_view::npos || !IsExecEnvName(name)) {
+      return Status::Error("sensor record",
+                           fmt::format("exec environment entry '{}' is not a requested variable",
+                                       entry.substr(0, NBW_ENV_NAME_MAX)));
+    }
+    const std::string_view value = entry.substr(eq + 1);
+    auto [it, fresh] = env.try_emplace(std::string(name), value);
+    if (!fresh) it->second.append(":").append(value);
+  }
+  return Status::Ok();
 }
 
 Result<Event> DecodeEvent(std::span<const std::byte> rec, int64_t realtime_offset_ns) {
@@ -114,14 +142,9 @@ Result<Event> DecodeEvent(std::span<const std::byte> rec, int64_t realtime_offse
     }
     p += n;
   }
-  if (out.kind == EventKind::kExec && !(out.flags & NBW_F_PATH_RAW) && out.present[1]) {
-    // Blob 1 is argv then environment; args[3] says where argv ends.
-    if (out.args[3] > out.str[1].size()) {
-      return Status::Error("sensor record", fmt::format("exec argv length {} beyond blob of {}",
-                                                        out.args[3], out.str[1].size()));
-    }
-    out.env = out.str[1].substr(out.args[3]);
-    out.str[1].resize(out.args[3]);
+  if (out.kind == EventKind::kExec && !(out.flags & NBW_F_PATH_RAW) && out.present[4]) {
+    if (Status s = DecodeExecEnv(out.str[4], out.env); !s.ok()) return s;
+    out.str[4].clear();  // private: only the variables decoded above are kept
   }
   return out;
 }

@@ -14,6 +14,8 @@ extern "C" {
 #include "events.h"
 }
 
+#include "sensor/exec_env.h"
+
 namespace nbw {
 
 enum class EventKind : uint16_t {
@@ -48,13 +50,20 @@ struct Event {
   // empty blob from an absent one.
   std::array<std::string, NBW_NSTR> str;
   std::array<bool, NBW_NSTR> present{};
-  // exec: the start of the new program's environment, split off blob 1 by
-  // DecodeEvent. Never rendered (it may hold secrets); rules read loader
-  // variables from it (exec.ld_preload).
-  std::string env;
+  // exec: the variables of sensor/exec_env.h the new program's environment
+  // sets, from blob 4. Never rendered; rules read them as exec.env.<NAME>.
+  EnvVars env;
 
   bool candidate() const { return flags & NBW_F_CANDIDATE; }
   bool truncated() const { return flags & NBW_F_TRUNCATED; }
+  // exec: the environment scan hit a bound (bpf/events.h: NBW_ENV_*), so a
+  // variable may be missing from `env` or cut.
+  bool env_truncated() const { return flags & NBW_F_ENV_CUT; }
+  // exec: a captured variable's value, empty if unset.
+  std::string_view EnvValue(std::string_view name) const {
+    auto it = env.find(name);
+    return it == env.end() ? std::string_view() : std::string_view(it->second);
+  }
 };
 
 }  // namespace nbw

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -229,6 +230,54 @@ std::string_view SyscallName(int nr) {
   return kNames[nr];
 }
 
+namespace {
+
+constexpr int kX32SyscallBit = 0x40000000;
+
+// The syscalls of another ABI of this machine, named once by libseccomp.
+std::string_view ForeignSyscallName(uint32_t arch, int nr) {
+  static const auto kTables = [] {
+    std::map<uint32_t, std::map<int, std::string>> t;
+    for (uint32_t a : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
+      const int base = a == SCMP_ARCH_X32 ? kX32SyscallBit : 0;
+      for (int i = 0; i < 1024; i++) {
+        if (char* n = seccomp_syscall_resolve_num_arch(a, base + i)) {
+          t[a][base + i] = n;
+          free(n);
+        }
+      }
+    }
+    return t;
+  }();
+  auto table = kTables.find(arch);
+  if (table == kTables.end()) return "";
+  auto it = table->second.find(nr);
+  return it == table->second.end() ? std::string_view() : std::string_view(it->second);
+}
+
+}  // namespace
+
+std::string_view SyscallArch(const Event& ev) {
+  if (ev.flags & NBW_F_SYSCALL_I386) return "x86";
+  if (ev.syscall >= 0 && (ev.syscall & kX32SyscallBit)) return "x32";
+  return "x86_64";
+}
+
+std::string_view EventSyscallName(const Event& ev) {
+  if (ev.flags & NBW_F_SYSCALL_I386) return ForeignSyscallName(SCMP_ARCH_X86, ev.syscall);
+  if (ev.syscall >= 0 && (ev.syscall & kX32SyscallBit)) {
+    return ForeignSyscallName(SCMP_ARCH_X32, ev.syscall);
+  }
+  return SyscallName(ev.syscall);
+}
+
+std::string_view SeccompActionName(const Event& ev) {
+  if (ev.flags & NBW_F_SECCOMP_KILL_PROCESS) return "kill_process";
+  if (ev.flags & NBW_F_SECCOMP_KILL) return "kill_thread";
+  if (ev.flags & NBW_F_SECCOMP_TRAP) return "trap";
+  return "errno";
+}
+
 std::string FormatTime(uint64_t ns) {
   time_t secs = static_cast<time_t>(ns / 1000000000ULL);
   struct tm tm;
@@ -249,6 +298,15 @@ void WriteTarget(JsonWriter& t, const ProcessInfo& p) {
   if (!p.jupyter.kernel_id.empty()) t.Field("kernel_id", p.jupyter.kernel_id);
   if (!p.jupyter.user.empty()) t.Field("user", p.jupyter.user);
   if (!p.jupyter.notebook_path.empty()) t.Field("notebook_path", p.jupyter.notebook_path);
+  // What the process's own environment or argv says instead: never its
+  // identity (that is its target root's), shown so a spoof is visible.
+  if (const JupyterIdentity claimed = ClaimedIdentity(p); !claimed.empty()) {
+    t.Key("claimed").BeginObject();
+    if (!claimed.user.empty()) t.Field("user", claimed.user);
+    if (!claimed.kernel_id.empty()) t.Field("kernel_id", claimed.kernel_id);
+    if (!claimed.notebook_path.empty()) t.Field("notebook_path", claimed.notebook_path);
+    t.EndObject();
+  }
   if (!p.container_id.empty()) t.Field("container_id", p.container_id);
   if (!p.k8s.pod.empty()) t.Field("k8s_pod", p.k8s.pod);
   if (!p.k8s.ns.empty()) t.Field("k8s_namespace", p.k8s.ns);
@@ -274,14 +332,17 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
   j.EndObject().EndObject();
   if (proc && proc->state == TrackState::kTarget) WriteTarget(j.Key("target"), *proc);
   if (ev.syscall >= 0) {
-    std::string_view name = SyscallName(ev.syscall);
+    std::string_view name = EventSyscallName(ev);
     if (name.empty()) {
       j.Field("syscall", std::to_string(ev.syscall));
     } else {
       j.Field("syscall", name);
     }
-    j.Field("ret", ev.ret);
-    if (ev.ret < 0 && ev.ret > -4096) j.Field("errno", ErrnoName(static_cast<int>(-ev.ret)));
+    // A seccomp TRAP or KILL returns nothing: the syscall was skipped.
+    if (!(ev.flags & (NBW_F_SECCOMP_TRAP | NBW_F_SECCOMP_KILL)) || ev.kind != EventKind::kSeccomp) {
+      j.Field("ret", ev.ret);
+      if (ev.ret < 0 && ev.ret > -4096) j.Field("errno", ErrnoName(static_cast<int>(-ev.ret)));
+    }
   }
   if (ev.truncated()) j.Field("truncated", true);
   if (ev.flags & NBW_F_MODEL_WINDOW) j.Field("model_window", true);
@@ -302,6 +363,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
         if (ev.present[3]) j.Field("cgroup", ev.str[3]);
       }
       j.Field("fileless", (ev.flags & NBW_F_FILELESS) != 0);
+      if (ev.env_truncated()) j.Field("env_truncated", true);
       if (ev.flags & NBW_F_KILLED) j.Field("killed", true);
       if (ev.syscall == SYS_execveat) j.Field("execveat_flags", a[2]);
       j.EndObject();
@@ -380,6 +442,7 @@ void RenderEvent(const Event& ev, const ProcessInfo* proc, std::string_view host
       // the caller's addresses; the kernel never read them).
       j.Key("seccomp").BeginObject();
       if (proc && !proc->seccomp_profile.empty()) j.Field("profile", proc->seccomp_profile);
+      j.Field("action", SeccompActionName(ev)).Field("arch", SyscallArch(ev));
       j.Key("args").BeginArray();
       for (uint64_t v : a) j.UInt(v);
       j.EndArray().EndObject();

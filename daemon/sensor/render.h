@@ -15,6 +15,14 @@
 namespace nbw {
 
 std::string_view SyscallName(int nr);
+// The event's syscall named in the ABI it was made in: an i386 syscall
+// (int 0x80; NBW_F_SYSCALL_I386) or an x32 one (number | 0x40000000) is not
+// the x86_64 syscall of that number. SyscallArch: libseccomp's name of the
+// ABI: "x86_64", "x86" (i386), "x32".
+std::string_view EventSyscallName(const Event& ev);
+std::string_view SyscallArch(const Event& ev);
+// A seccomp event's action: "errno", "trap", "kill_thread", "kill_process".
+std::string_view SeccompActionName(const Event& ev);
 // RFC 3339 with nanoseconds, UTC.
 std::string FormatTime(uint64_t realtime_ns);
 // The absolute path an open or exec event names: the kernel's path of the

@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
@@ -21,6 +22,7 @@
 #include "common/unique_fd.h"
 #include "sensor.skel.h"
 #include "sensor/decode.h"
+#include "sensor/exec_env.h"
 #include "sensor/libbpf_log.h"
 
 namespace nbw {
@@ -101,6 +103,20 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
   bpf_program__set_autoattach(s->skel_->progs.nbw_connect6, false);
   if (int err = sensor_bpf__load(s->skel_.get()); err) {
     return LibbpfError("loading BPF programs", err);
+  }
+  // Before attaching, so that no exec is scanned for nothing.
+  for (std::string_view name : kExecEnvNames) {
+    struct nbw_env_key key = {};
+    static_assert(kExecEnvNames.size() <= 64, "maps.h: env_names max_entries");
+    static_assert(std::ranges::all_of(kExecEnvNames, [](std::string_view n) {
+      return !n.empty() && n.size() < NBW_ENV_NAME_MAX;
+    }));
+    std::memcpy(key.name, name.data(), name.size());
+    uint32_t one = 1;
+    if (int err = bpf_map__update_elem(s->skel_->maps.env_names, &key, sizeof key, &one, sizeof one,
+                                       BPF_ANY)) {
+      return LibbpfError(fmt::format("environment variable name '{}'", name), err);
+    }
   }
   if (int err = sensor_bpf__attach(s->skel_.get()); err) {
     return LibbpfError("attaching BPF programs", err);

@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
-#include <filesystem>
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
-#include "policy/policy_files.h"
+#include "common/yaml_reader.h"
 #include "process/proc_fs.h"
 #include "sinks/file_sink.h"
 #include "sinks/webhook_sink.h"
@@ -36,84 +36,104 @@ constexpr size_t kBatch = 64;
 constexpr auto kMinBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 
-int Facility(const YAML::Node& n) {
+// Facility by name, or -1.
+int Facility(const std::string& name) {
   static const std::map<std::string, int> kNames = {
       {"kern", 0},      {"user", 1},    {"daemon", 3},  {"auth", 4},    {"syslog", 5},
       {"authpriv", 10}, {"audit", 13},  {"local0", 16}, {"local1", 17}, {"local2", 18},
       {"local3", 19},   {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23}};
-  auto it = kNames.find(n.as<std::string>());
+  auto it = kNames.find(name);
   return it == kNames.end() ? -1 : it->second;
 }
 
-Result<uint64_t> Size(const YAML::Node& n, const std::string& where) {
-  try {
-    long long v = n.as<long long>();
-    if (v > 0) return static_cast<uint64_t>(v);
-  } catch (const YAML::Exception&) {
-  }
-  return Status::Error(where, "must be a positive number of bytes");
+constexpr uint64_t kMaxBytes = uint64_t{1} << 40;  // any size a disk takes
+
+// A sink name becomes file names in spool_dir: a NUL would end the path
+// early (the spool and its offset file would be one file), '/' and '..'
+// would leave the directory.
+bool IsSinkName(std::string_view s) {
+  if (s.empty() || s.size() > 64 || s[0] == '.') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
 }
 
-Status ParseSink(const YAML::Node& n, const std::string& origin, size_t i,
-                 const std::string& hostname, SinkConfig& out) {
-  const std::string at = YamlWhere(origin, n);
+// RFC 7230 token: what a header name may be.
+bool IsHttpToken(std::string_view s) {
+  static constexpr std::string_view kPunct = "!#$%&'*+-.^_`|~";
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || kPunct.find(c) != std::string_view::npos;
+  });
+}
+
+// RFC 7230 field-value: no CR, LF, NUL or other control (tab is allowed).
+// A CR/LF would end the header and start another, or the body.
+bool IsHttpFieldValue(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  });
+}
+
+Status ParseSink(const YAML::Node& n, const YamlReader& yr, size_t i, const std::string& hostname,
+                 SinkConfig& out) {
   const std::string field = fmt::format("sinks[{}]", i);
   auto err = [&](const YAML::Node& where, const std::string& key, const std::string& what) {
-    return Status::Error(YamlWhere(origin, where) + ": " + field + (key.empty() ? "" : "." + key),
-                         what);
+    return yr.Error(where, field + (key.empty() ? "" : "." + key), what);
   };
-  if (!n.IsMap()) return err(n, "", "must be a mapping");
-  static const std::set<std::string> kKeys = {
-      "name", "type",       "spool_max_bytes", "path",     "max_bytes",
-      "keep", "transport",  "address",         "facility", "app_name",
-      "url",  "tls_verify", "ca_file",         "headers",  "timeout_ms"};
-  for (const auto& kv : n) {
-    if (!kKeys.count(kv.first.as<std::string>())) {
-      return err(kv.first, kv.first.as<std::string>(), "unknown key");
+  if (Status s = yr.KnownKeys(
+          n, field,
+          {"name", "type", "spool_max_bytes", "path", "max_bytes", "keep", "transport", "address",
+           "facility", "app_name", "url", "tls_verify", "ca_file", "headers", "timeout_ms"});
+      !s.ok()) {
+    return s;
+  }
+  // A present key's string; absent: `fallback`.
+  auto str = [&](const char* key, std::string& v, std::string fallback = {}) -> Status {
+    if (!n[key]) {
+      v = std::move(fallback);
+      return Status::Ok();
     }
+    auto r = yr.Str(n[key], field + "." + key);
+    if (!r.ok()) return r.status();
+    v = std::move(r).value();
+    return Status::Ok();
+  };
+  auto u64 = [&](const char* key, uint64_t lo, uint64_t hi, uint64_t& v) -> Status {
+    if (!n[key]) return Status::Ok();
+    auto r = yr.U64InRange(n[key], field + "." + key, lo, hi);
+    if (!r.ok()) return r.status();
+    v = *r;
+    return Status::Ok();
+  };
+  out.origin = yr.Where(n);
+  if (Status s = str("type", out.type); !s.ok()) return s;
+  if (Status s = str("name", out.name, out.type + std::to_string(i)); !s.ok()) return s;
+  if (!IsSinkName(out.name)) {
+    return err(n["name"] ? n["name"] : n, "name",
+               "must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' (it "
+               "names the spool file)");
   }
-  out.origin = at;
-  out.type = n["type"] ? n["type"].as<std::string>() : "";
-  out.name = n["name"] ? n["name"].as<std::string>() : out.type + std::to_string(i);
-  if (out.name.empty() || out.name.find('/') != std::string::npos || out.name[0] == '.') {
-    return err(n["name"], "name", "must be a plain name (it names the spool file)");
-  }
-  if (n["spool_max_bytes"]) {
-    auto v = Size(n["spool_max_bytes"],
-                  YamlWhere(origin, n["spool_max_bytes"]) + ": " + field + ".spool_max_bytes");
-    if (!v.ok()) return v.status();
-    out.spool_max_bytes = *v;
-  }
-  auto str = [&](const char* key) { return n[key] ? n[key].as<std::string>() : std::string(); };
+  if (Status s = u64("spool_max_bytes", 1, kMaxBytes, out.spool_max_bytes); !s.ok()) return s;
   if (out.type == "file") {
-    if (str("path").empty() || str("path")[0] != '/') {
+    std::string path;
+    if (Status s = str("path", path); !s.ok()) return s;
+    if (path.empty() || path[0] != '/') {
       return err(n["path"] ? n["path"] : n, "path", "must be an absolute file path");
     }
-    uint64_t max = 100 << 20;
-    if (n["max_bytes"]) {
-      auto v =
-          Size(n["max_bytes"], YamlWhere(origin, n["max_bytes"]) + ": " + field + ".max_bytes");
-      if (!v.ok()) return v.status();
-      max = *v;
-    }
-    int keep = 5;
-    if (n["keep"]) {
-      try {
-        keep = n["keep"].as<int>();
-      } catch (const YAML::Exception&) {
-        keep = -1;
-      }
-      if (keep < 0 || keep > 100) return err(n["keep"], "keep", "must be 0 to 100 rotated files");
-    }
-    out.sink = std::make_unique<FileSink>(str("path"), max, keep);
+    uint64_t max = 100 << 20, keep = 5;
+    if (Status s = u64("max_bytes", 1, kMaxBytes, max); !s.ok()) return s;
+    if (Status s = u64("keep", 0, 100, keep); !s.ok()) return s;
+    out.sink = std::make_unique<FileSink>(path, max, static_cast<int>(keep));
   } else if (out.type == "syslog") {
     SyslogTarget t;
-    t.transport = n["transport"] ? str("transport") : "udp";
     t.hostname = hostname;
+    if (Status s = str("transport", t.transport, "udp"); !s.ok()) return s;
     if (t.transport != "udp" && t.transport != "tcp" && t.transport != "unix") {
       return err(n["transport"], "transport", "must be udp, tcp or unix");
     }
-    const std::string addr = str("address");
+    std::string addr;
+    if (Status s = str("address", addr); !s.ok()) return s;
     if (t.transport == "unix") {
       if (addr.empty() || addr[0] != '/') {
         return err(n["address"] ? n["address"] : n, "address", "must be a socket path");
@@ -130,45 +150,134 @@ Status ParseSink(const YAML::Node& n, const std::string& origin, size_t i,
       t.port = static_cast<uint16_t>(port);
     }
     if (n["facility"]) {
-      t.facility = Facility(n["facility"]);
+      std::string name;
+      if (Status s = str("facility", name); !s.ok()) return s;
+      t.facility = Facility(name);
       if (t.facility < 0) {
         return err(n["facility"], "facility",
                    "must be kern, user, daemon, auth, syslog, authpriv, audit or local0-7");
       }
     }
-    if (n["app_name"]) t.app_name = str("app_name");
+    if (Status s = str("app_name", t.app_name, t.app_name); !s.ok()) return s;
+    // RFC 5424 APP-NAME: 1 to 48 printable US-ASCII characters.
+    if (t.app_name.empty() || t.app_name.size() > 48 ||
+        !std::all_of(t.app_name.begin(), t.app_name.end(),
+                     [](char c) { return c > 32 && c < 127; })) {
+      return err(n["app_name"], "app_name", "must be 1 to 48 printable ASCII characters");
+    }
     out.sink = std::make_unique<SyslogSink>(std::move(t));
   } else if (out.type == "webhook") {
-    auto t = WebhookTarget::FromUrl(str("url"));
+    std::string url;
+    if (Status s = str("url", url); !s.ok()) return s;
+    auto t = WebhookTarget::FromUrl(url);
     if (!t.ok()) return err(n["url"] ? n["url"] : n, "url", t.status().message());
     if (n["tls_verify"]) {
-      try {
-        t->tls_verify = n["tls_verify"].as<bool>();
-      } catch (const YAML::Exception&) {
-        return err(n["tls_verify"], "tls_verify", "must be true or false");
-      }
+      auto v = yr.Bool(n["tls_verify"], field + ".tls_verify");
+      if (!v.ok()) return v.status();
+      t->tls_verify = *v;
     }
-    t->ca_file = str("ca_file");
+    if (Status s = str("ca_file", t->ca_file); !s.ok()) return s;
     if (n["headers"]) {
-      if (!n["headers"].IsMap()) return err(n["headers"], "headers", "must be a mapping");
+      const std::string hf = field + ".headers";
+      if (Status s = yr.Map(n["headers"], hf); !s.ok()) return s;
       for (const auto& kv : n["headers"]) {
-        t->headers[kv.first.as<std::string>()] = kv.second.as<std::string>();
+        auto k = yr.Key(kv.first, hf);
+        if (!k.ok()) return k.status();
+        const std::string kf = hf + "." + *k;
+        if (!IsHttpToken(*k)) {
+          return yr.Error(kv.first, kf, "a header name must be an HTTP token (RFC 7230)");
+        }
+        auto v = yr.Str(kv.second, kf);
+        if (!v.ok()) return v.status();
+        if (!IsHttpFieldValue(*v)) {
+          return yr.Error(kv.second, kf,
+                          "a header value must not hold CR, LF, NUL or other control characters");
+        }
+        t->headers[*k] = *v;
       }
     }
-    if (n["timeout_ms"]) {
-      int ms = 0;
-      try {
-        ms = n["timeout_ms"].as<int>();
-      } catch (const YAML::Exception&) {
-      }
-      if (ms < 1 || ms > 600000) {
-        return err(n["timeout_ms"], "timeout_ms", "must be 1 to 600000 milliseconds");
-      }
-      t->timeout = std::chrono::milliseconds(ms);
-    }
+    uint64_t ms = static_cast<uint64_t>(t->timeout.count());
+    if (Status s = u64("timeout_ms", 1, 600000, ms); !s.ok()) return s;
+    t->timeout = std::chrono::milliseconds(ms);
     out.sink = std::make_unique<WebhookSink>(std::move(t).value());
   } else {
     return err(n["type"] ? n["type"] : n, "type", "must be file, syslog or webhook");
+  }
+  return Status::Ok();
+}
+
+Status ParseLimits(const YAML::Node& l, const YamlReader& yr, LimiterConfig& out) {
+  if (Status s = yr.KnownKeys(l, "limits", {"window_s", "burst", "dedup"}); !s.ok()) return s;
+  out.enabled = true;
+  constexpr uint64_t kWeek = 86400 * 7;
+  if (l["window_s"]) {
+    auto v = yr.U64InRange(l["window_s"], "limits.window_s", 1, kWeek);
+    if (!v.ok()) return v.status();
+    out.window = std::chrono::seconds(*v);
+  }
+  if (l["burst"]) {
+    auto v = yr.U64InRange(l["burst"], "limits.burst", 1, kWeek);
+    if (!v.ok()) return v.status();
+    out.burst = static_cast<uint32_t>(*v);
+  }
+  if (l["dedup"]) {
+    auto v = yr.Bool(l["dedup"], "limits.dedup");
+    if (!v.ok()) return v.status();
+    out.dedup = *v;
+  }
+  return Status::Ok();
+}
+
+Status ParseStream(const YAML::Node& st, const YamlReader& yr, StreamConfig& out) {
+  if (Status s = yr.KnownKeys(st, "stream",
+                              {"path", "group", "backlog", "queue_bytes", "max_subscribers",
+                               "tls_listen", "tls_cert", "tls_key", "tls_client_ca"});
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& kv : st) {
+    const std::string key = kv.first.Scalar();  // KnownKeys: a string
+    const std::string field = "stream." + key;
+    if (key == "backlog" || key == "queue_bytes" || key == "max_subscribers") {
+      const uint64_t lo = key == "backlog" ? 0 : 1;
+      const uint64_t hi = key == "backlog" ? 100000 : key == "queue_bytes" ? kMaxBytes : 100000;
+      auto v = yr.U64InRange(kv.second, field, lo, hi);
+      if (!v.ok()) return v.status();
+      (key == "backlog"       ? out.backlog
+       : key == "queue_bytes" ? out.queue_bytes
+                              : out.max_subscribers) = *v;
+      continue;
+    }
+    auto v = yr.Str(kv.second, field);
+    if (!v.ok()) return v.status();
+    (key == "path"         ? out.path
+     : key == "group"      ? out.group
+     : key == "tls_listen" ? out.tls_listen
+     : key == "tls_cert"   ? out.tls_cert
+     : key == "tls_key"    ? out.tls_key
+                           : out.tls_client_ca) = std::move(v).value();
+  }
+  if (out.path.empty() || out.path[0] != '/') {
+    return yr.Error(st["path"] ? st["path"] : st, "stream.path", "must be an absolute path");
+  }
+  if (!out.tls_listen.empty()) {
+    const std::string& l = out.tls_listen;
+    const size_t colon = l.rfind(':');
+    const long port =
+        colon == std::string::npos ? -1 : std::strtol(l.c_str() + colon + 1, nullptr, 10);
+    if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
+      return yr.Error(st["tls_listen"], "stream.tls_listen", "must be ADDRESS:PORT");
+    }
+    for (const std::string* p : {&out.tls_cert, &out.tls_key, &out.tls_client_ca}) {
+      if (p->empty() || (*p)[0] != '/') {
+        const char* k = p == &out.tls_cert  ? "tls_cert"
+                        : p == &out.tls_key ? "tls_key"
+                                            : "tls_client_ca";
+        return yr.Error(st[k] ? st[k] : st, std::string("stream.") + k,
+                        "must be an absolute path: the TLS stream requires a certificate, "
+                        "its key and the CA of the clients allowed (mutual TLS)");
+      }
+    }
   }
   return Status::Ok();
 }
@@ -183,105 +292,35 @@ Result<DaemonConfig> DaemonConfig::Parse(const std::string& yaml, const std::str
   c.origin = origin;
   const YAML::Node root = *doc;
   if (!root || root.IsNull()) return c;
-  if (!root.IsMap()) return Status::Error(YamlWhere(origin, root), "must be a mapping");
-  for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
-    if (key != "spool_dir" && key != "sinks" && key != "stream" && key != "limits") {
-      return Status::Error(YamlWhere(origin, kv.first) + ": " + key,
-                           "unknown key (spool_dir, sinks, stream, limits)");
-    }
+  const YamlReader yr(origin);
+  if (!root.IsMap()) return yr.Error(root, "", "must be a mapping");
+  if (Status s = yr.KnownKeys(root, "", {"spool_dir", "sinks", "stream", "limits"}); !s.ok()) {
+    return s;
   }
   if (const YAML::Node l = root["limits"]) {
-    if (!l.IsMap()) return Status::Error(YamlWhere(origin, l) + ": limits", "must be a mapping");
-    c.limits.enabled = true;
-    for (const auto& kv : l) {
-      const std::string key = kv.first.as<std::string>();
-      const std::string where = YamlWhere(origin, kv.second) + ": limits." + key;
-      if (key == "window_s" || key == "burst") {
-        auto v = Size(kv.second, where);
-        if (!v.ok() || *v > 86400 * 7) {
-          return Status::Error(where, "must be a positive number (at most a week of seconds)");
-        }
-        if (key == "window_s") {
-          c.limits.window = std::chrono::seconds(*v);
-        } else {
-          c.limits.burst = static_cast<uint32_t>(*v);
-        }
-      } else if (key == "dedup") {
-        try {
-          c.limits.dedup = kv.second.as<bool>();
-        } catch (const YAML::Exception&) {
-          return Status::Error(where, "must be true or false");
-        }
-      } else {
-        return Status::Error(where, "unknown key (window_s, burst, dedup)");
-      }
-    }
+    if (Status s = ParseLimits(l, yr, c.limits); !s.ok()) return s;
   }
   if (const YAML::Node st = root["stream"]) {
-    if (!st.IsMap()) return Status::Error(YamlWhere(origin, st) + ": stream", "must be a mapping");
-    for (const auto& kv : st) {
-      const std::string key = kv.first.as<std::string>();
-      const std::string where = YamlWhere(origin, kv.second) + ": stream." + key;
-      if (key == "path" || key == "group" || key == "tls_listen" || key == "tls_cert" ||
-          key == "tls_key" || key == "tls_client_ca") {
-        std::string& field = key == "path"         ? c.stream.path
-                             : key == "group"      ? c.stream.group
-                             : key == "tls_listen" ? c.stream.tls_listen
-                             : key == "tls_cert"   ? c.stream.tls_cert
-                             : key == "tls_key"    ? c.stream.tls_key
-                                                   : c.stream.tls_client_ca;
-        field = kv.second.as<std::string>();
-      } else if (key == "backlog" || key == "queue_bytes" || key == "max_subscribers") {
-        auto v = Size(kv.second, where);
-        if (!v.ok() && key != "backlog") return v.status();
-        (key == "backlog"       ? c.stream.backlog
-         : key == "queue_bytes" ? c.stream.queue_bytes
-                                : c.stream.max_subscribers) = v.ok() ? *v : 0;
-      } else {
-        return Status::Error(where,
-                             "unknown key (path, group, backlog, queue_bytes, max_subscribers, "
-                             "tls_listen, tls_cert, tls_key, tls_client_ca)");
-      }
-    }
-    if (c.stream.path.empty() || c.stream.path[0] != '/') {
-      return Status::Error(YamlWhere(origin, st) + ": stream.path", "must be an absolute path");
-    }
-    if (!c.stream.tls_listen.empty()) {
-      const std::string& l = c.stream.tls_listen;
-      const size_t colon = l.rfind(':');
-      const long port =
-          colon == std::string::npos ? -1 : std::strtol(l.c_str() + colon + 1, nullptr, 10);
-      if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
-        return Status::Error(YamlWhere(origin, st["tls_listen"]) + ": stream.tls_listen",
-                             "must be ADDRESS:PORT");
-      }
-      for (const char* k : {"tls_cert", "tls_key", "tls_client_ca"}) {
-        if (!st[k] || st[k].as<std::string>().empty() || st[k].as<std::string>()[0] != '/') {
-          return Status::Error(YamlWhere(origin, st) + ": stream." + k,
-                               "must be an absolute path: the TLS stream requires a certificate, "
-                               "its key and the CA of the clients allowed (mutual TLS)");
-        }
-      }
-    }
+    if (Status s = ParseStream(st, yr, c.stream); !s.ok()) return s;
   }
   if (root["spool_dir"]) {
-    c.spool_dir = root["spool_dir"].as<std::string>();
+    auto d = yr.Str(root["spool_dir"], "spool_dir");
+    if (!d.ok()) return d.status();
+    c.spool_dir = std::move(d).value();
     if (c.spool_dir.empty() || c.spool_dir[0] != '/') {
-      return Status::Error(YamlWhere(origin, root["spool_dir"]) + ": spool_dir",
-                           "must be an absolute directory");
+      return yr.Error(root["spool_dir"], "spool_dir", "must be an absolute directory");
     }
   }
   if (root["sinks"]) {
     const YAML::Node s = root["sinks"];
-    if (!s.IsSequence()) return Status::Error(YamlWhere(origin, s) + ": sinks", "must be a list");
+    if (Status st = yr.List(s, "sinks"); !st.ok()) return st;
     std::set<std::string> names;
     for (size_t i = 0; i < s.size(); i++) {
       SinkConfig sc;
-      if (Status st = ParseSink(s[i], origin, i, hostname, sc); !st.ok()) return st;
+      if (Status st = ParseSink(s[i], yr, i, hostname, sc); !st.ok()) return st;
       if (!names.insert(sc.name).second) {
-        return Status::Error(YamlWhere(origin, s[i]) + fmt::format(": sinks[{}].name", i),
-                             "'" + sc.name + "' is used twice (it names the spool)");
+        return yr.Error(s[i], fmt::format("sinks[{}].name", i),
+                        "'" + sc.name + "' is used twice (it names the spool)");
       }
       c.sinks.push_back(std::move(sc));
     }
@@ -304,16 +343,14 @@ Result<std::unique_ptr<AlertRouter>> AlertRouter::Start(DaemonConfig config, Dro
     r->stream_ = std::move(st).value();
   }
   if (config.sinks.empty()) return r;
-  std::error_code ec;
-  std::filesystem::create_directories(config.spool_dir, ec);
-  if (ec) return Status::Error("spool_dir " + config.spool_dir, ec.message());
-  chmod(config.spool_dir.c_str(), 0700);  // alerts name users and paths
+  auto dir = SpoolDir::Open(config.spool_dir);
+  if (!dir.ok()) return dir.status();
   for (auto& sc : config.sinks) {
     auto run = std::make_unique<Runner>();
     run->name = sc.name;
     run->type = sc.type;
     run->sink = std::move(sc.sink);
-    auto spool = SpoolLog::Open(config.spool_dir + "/" + sc.name + ".spool", sc.spool_max_bytes);
+    auto spool = SpoolLog::Open(*dir, sc.name + ".spool", sc.spool_max_bytes);
     if (!spool.ok()) return spool.status();
     run->spool = std::move(spool).value();
     const uint64_t pending = run->spool->pending_lines();

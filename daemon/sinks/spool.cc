@@ -9,18 +9,55 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 namespace nbw {
 
-Result<std::unique_ptr<SpoolLog>> SpoolLog::Open(const std::string& path, uint64_t max_bytes) {
+Result<SpoolDir> SpoolDir::Open(const std::string& path) {
+  const std::string what = "spool_dir " + path;
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return Status::Error(what, ec.message());
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno(what, errno);
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    const int err = errno;
+    struct stat lst = {};
+    if ((err == ENOTDIR || err == ELOOP) && lstat(path.c_str(), &lst) == 0) {
+      return Status::Error(what, S_ISLNK(lst.st_mode) ? "is a symbolic link: refusing to follow it"
+                                                      : "is not a directory");
+    }
+    return Status::FromErrno(what, err);
+  }
+  struct stat st = {};
+  if (fstat(fd.get(), &st) != 0) return Status::FromErrno(what, errno);
+  if (st.st_uid != geteuid()) {
+    return Status::Error(
+        what, fmt::format("is owned by uid {}, not by the daemon (uid {})", st.st_uid, geteuid()));
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    return Status::Error(what, fmt::format("is writable by group or others (mode {:04o}): "
+                                           "it must be the daemon's alone",
+                                           st.st_mode & 07777));
+  }
+  // Alerts name users and paths: nobody else reads them either.
+  if ((st.st_mode & 077) && fchmod(fd.get(), 0700) != 0) return Status::FromErrno(what, errno);
+  return SpoolDir(std::move(fd), path);
+}
+
+Result<std::unique_ptr<SpoolLog>> SpoolLog::Open(const SpoolDir& dir, const std::string& name,
+                                                 uint64_t max_bytes) {
   std::unique_ptr<SpoolLog> s(new SpoolLog());
+  const std::string path = dir.path() + "/" + name;
   s->path_ = path;
   s->max_bytes_ = max_bytes;
-  s->fd_.reset(open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+  s->fd_.reset(
+      openat(dir.fd(), name.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!s->fd_.valid()) return Status::FromErrno("spool " + path, errno);
-  s->offset_fd_.reset(
-      open((path + ".offset").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  s->offset_fd_.reset(openat(dir.fd(), (name + ".offset").c_str(),
+                             O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!s->offset_fd_.valid()) return Status::FromErrno("spool " + path + ".offset", errno);
   struct stat st = {};
   if (fstat(s->fd_.get(), &st) != 0) return Status::FromErrno("spool " + path, errno);

@@ -21,10 +21,30 @@
 
 namespace nbw {
 
+// The directory the spools live in, opened once and for the daemon alone:
+// created 0700 if missing; refused if it is a symlink, not a directory, not
+// owned by the daemon's euid, or writable by group or others (anyone who
+// can rename in it can swap a spool for a link). Each spool is opened
+// relative to the descriptor, so replacing the path after the check
+// changes nothing.
+class SpoolDir {
+ public:
+  static Result<SpoolDir> Open(const std::string& path);
+  int fd() const { return fd_.get(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  SpoolDir(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  UniqueFd fd_;
+  std::string path_;
+};
+
 class SpoolLog {
  public:
-  // path: the log; path + ".offset": what was delivered.
-  static Result<std::unique_ptr<SpoolLog>> Open(const std::string& path, uint64_t max_bytes);
+  // dir/name: the log; dir/name.offset: what was delivered. Neither may be
+  // a symlink.
+  static Result<std::unique_ptr<SpoolLog>> Open(const SpoolDir& dir, const std::string& name,
+                                                uint64_t max_bytes);
 
   // Appends one line (no newline in it). False if the spool is full.
   bool Append(std::string_view line);

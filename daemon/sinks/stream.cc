@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "common/fd_budget.h"
 #include "common/peer.h"
 
 namespace nbw {
@@ -33,6 +34,7 @@ struct AlertStream::Subscriber {
   size_t queued = 0;
   bool writing = false;
   char probe = 0;
+  std::optional<uid_t> uid;  // a local peer's, for the per-uid cap
 };
 
 namespace {
@@ -82,6 +84,7 @@ Result<std::unique_ptr<AlertStream>> AlertStream::Start(const StreamConfig& c) {
   if (!ec) s->acceptor_->listen(64, ec);
   if (ec) return Status::Error("stream " + c.path, ec.message());
   if (Status st = RestrictSocketFile(c.path, s->group_); !st.ok()) return st;
+  s->backoff_ = std::make_unique<asio::steady_timer>(s->io_);
   s->Accept();
   if (!c.tls_listen.empty()) {
     s->tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
@@ -120,6 +123,7 @@ void AlertStream::Stop() {
     boost::system::error_code ec;
     acceptor_->close(ec);
     if (tls_acceptor_) tls_acceptor_->close(ec);
+    backoff_->cancel();
     for (const auto& s : subs_) s->Close();
     subs_.clear();
   });
@@ -128,17 +132,35 @@ void AlertStream::Stop() {
   ::unlink(cfg_.path.c_str());
 }
 
+void AlertStream::AcceptFailed(std::function<void()> again) {
+  accept_failed_++;
+  backoff_->expires_after(std::chrono::milliseconds(100));
+  backoff_->async_wait([again = std::move(again)](const boost::system::error_code& ec) {
+    if (!ec) again();
+  });
+}
+
+bool AlertStream::FdsShort() {
+  if (FdHeadroom() >= kFdReserve) return false;
+  refused_fds_++;
+  return true;
+}
+
 void AlertStream::Accept() {
   acceptor_->async_accept([this](const boost::system::error_code& ec, local::socket sock) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      if (!PeerAllowed(sock.native_handle(), group_)) {
-        refused_++;
-        boost::system::error_code ignored;
-        sock.close(ignored);
-      } else {
-        Attach(std::make_shared<LocalSubscriber>(std::move(sock)));
-      }
+    if (ec) return AcceptFailed([this] { Accept(); });
+    const std::optional<uid_t> uid = PeerUid(sock.native_handle());
+    const auto mine = uid ? per_uid_.find(*uid) : per_uid_.end();
+    if (!uid || !PeerAllowed(sock.native_handle(), group_) || FdsShort() ||
+        (*uid != 0 && mine != per_uid_.end() && mine->second >= kPerUid)) {
+      refused_++;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+    } else {
+      auto sub = std::make_shared<LocalSubscriber>(std::move(sock));
+      if (*uid != 0) sub->uid = uid;
+      Attach(std::move(sub));
     }
     Accept();
   });
@@ -147,25 +169,32 @@ void AlertStream::Accept() {
 void AlertStream::AcceptTls() {
   tls_acceptor_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      auto s = std::make_shared<TlsSubscriber>(std::move(sock), *tls_);
-      // The handshake verifies the client's certificate; bounded in time so
-      // a silent peer cannot hold a slot.
-      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(10));
-      timer->async_wait([s](const boost::system::error_code& tec) {
-        if (!tec) s->Close();
-      });
-      s->stream.async_handshake(asio::ssl::stream_base::server,
-                                [this, s, timer](const boost::system::error_code& hec) {
-                                  timer->cancel();
-                                  if (hec) {
-                                    refused_++;
-                                    s->Close();
-                                    return;
-                                  }
-                                  Attach(s);
-                                });
+    if (ec) return AcceptFailed([this] { AcceptTls(); });
+    if (handshaking_ >= kMaxHandshakes || FdsShort()) {
+      refused_++;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+      return AcceptTls();
     }
+    auto s = std::make_shared<TlsSubscriber>(std::move(sock), *tls_);
+    // The handshake verifies the client's certificate; bounded in time and
+    // in number so silent peers cannot hold slots.
+    handshaking_++;
+    auto timer = std::make_shared<asio::steady_timer>(io_, kHandshakeTimeout);
+    timer->async_wait([s](const boost::system::error_code& tec) {
+      if (!tec) s->Close();
+    });
+    s->stream.async_handshake(asio::ssl::stream_base::server,
+                              [this, s, timer](const boost::system::error_code& hec) {
+                                handshaking_--;
+                                timer->cancel();
+                                if (hec) {
+                                  refused_++;
+                                  s->Close();
+                                  return;
+                                }
+                                Attach(s);
+                              });
     AcceptTls();
   });
 }
@@ -177,6 +206,7 @@ void AlertStream::Attach(std::shared_ptr<Subscriber> s) {
     return;
   }
   subs_.insert(s);
+  if (s->uid) per_uid_[*s->uid]++;
   attached_++;
   live_ = subs_.size();
   for (const auto& line : backlog_) Send(s, line);
@@ -225,12 +255,14 @@ void AlertStream::Write(const std::shared_ptr<Subscriber>& s) {
 
 void AlertStream::Drop(const std::shared_ptr<Subscriber>& s) {
   if (!subs_.erase(s)) return;
+  if (s->uid && --per_uid_[*s->uid] == 0) per_uid_.erase(*s->uid);
   s->Close();
   live_ = subs_.size();
 }
 
 StreamStats AlertStream::Stats() const {
-  return {live_.load(), attached_.load(), refused_.load(), cut_off_.load(), sent_.load()};
+  return {live_.load(), attached_.load(),    refused_.load(),      cut_off_.load(),
+          sent_.load(), refused_fds_.load(), accept_failed_.load()};
 }
 
 }  // namespace nbw

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -54,6 +55,12 @@ Status Exchange(Stream& stream, const WebhookTarget& t, const std::string& body)
 
 Result<WebhookTarget> WebhookTarget::FromUrl(const std::string& url) {
   WebhookTarget t;
+  // The path goes into the request line: a CR/LF or space there would
+  // split the request.
+  if (std::any_of(url.begin(), url.end(),
+                  [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; })) {
+    return Status::Error(url, "must not hold spaces or control characters");
+  }
   std::string rest;
   if (url.rfind("https://", 0) == 0) {
     t.tls = true;

@@ -147,6 +147,42 @@ class BuiltinPolicyTest(unittest.TestCase):
                     self.assertEqual(run(cmd + ["/bin/cat", "/etc/shadow"], policy_dir).returncode,
                                      0)
 
+    def test_profile_commands_resolve_names_as_nbwarden_exec_does(self):
+        """seccomp export, record --base and kernelspec install find a
+        profile NAME where nbwarden-exec will: the installed policy, else the
+        built-in one. A kernelspec wrapped on a bare machine is accepted and
+        names no --profiles, so its kernels get the built-in profile."""
+        r = run([NBWARDEN, "seccomp", "export", "notebook-kernel", "--format", "oci"],
+                self.missing)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        refused = [n for rule in json.loads(r.stdout)["syscalls"] for n in rule["names"]
+                   if rule["action"] != "SCMP_ACT_ALLOW"]
+        self.assertIn("init_module", refused)  # the shipped profile's
+        r = run([NBWARDEN, "seccomp", "export", "notebook-kernel", "--format", "oci"], self.own)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([rule["names"] for rule in json.loads(r.stdout)["syscalls"]], [["uname"]])
+        r = run([NBWARDEN, "seccomp", "record", "--base", "notebook-kernel", "--", "/bin/true"],
+                self.missing)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("execve", [n for rule in json.loads(r.stdout)["syscalls"]
+                                 for n in rule["names"]])
+        r = run([NBWARDEN, "seccomp", "export", "no-such-profile"], self.missing)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("built-in:seccomp/no-such-profile.json: no such built-in policy file",
+                      r.stderr)
+
+        kernels = os.path.join(self.tmp, "kernels")
+        shutil.copytree("/usr/share/jupyter/kernels/python3", os.path.join(kernels, "python3"))
+        r = run([NBWARDEN, "kernelspec", "install", "--wrap", "python3", "--kernels-dir",
+                 kernels, "--exec", NBWARDEN_EXEC], self.missing)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(kernels, "python3", "kernel.json")) as f:
+            argv = json.load(f)["argv"]
+        self.assertEqual(argv[:4], [NBWARDEN_EXEC, "--profile", "notebook-kernel", "--"])
+        # The wrapper as written starts a program under that same profile.
+        r = run(argv[:4] + ["/usr/bin/python3", "-c", "print('sandboxed')"], self.missing)
+        self.assertEqual((r.returncode, r.stdout), (0, "sandboxed\n"), r.stderr)
+
 
 class VersionAndUsageTest(unittest.TestCase):
     def test_every_binary_prints_its_version_and_commit(self):

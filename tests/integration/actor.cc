@@ -295,6 +295,25 @@ int main(int argc, char** argv) {
     char* const av[] = {const_cast<char*>("true"), big.data(), big.data(), nullptr};
     execv("/bin/true", av);
     Die("execv");
+  } else if (act == "exec-env") {
+    // exec-env ARG_BYTES PAD_VARS PROG [VAR=VALUE...]: exec PROG with one
+    // argument of ARG_BYTES bytes (none if 0) and an environment of PAD_VARS
+    // junk variables followed by the VARs, as an attacker would hide them.
+    const std::string pad(std::strtoul(arg(1), nullptr, 10), 'a');
+    const long junk = std::atol(arg(2));
+    const char* prog = arg(3);
+    std::vector<char*> av{const_cast<char*>(prog)};
+    if (!pad.empty()) av.push_back(const_cast<char*>(pad.c_str()));
+    av.push_back(nullptr);
+    std::vector<std::string> pads;
+    pads.reserve(static_cast<size_t>(junk));
+    for (long i = 0; i < junk; i++) pads.push_back("P" + std::to_string(i) + "=x");
+    std::vector<char*> env;
+    for (auto& p : pads) env.push_back(p.data());
+    for (int i = 5; i < argc; i++) env.push_back(argv[i]);
+    env.push_back(nullptr);
+    execve(prog, av.data(), env.data());
+    Die("execve");
   } else if (act == "unshare") {  // unshare user+mount
     long r = unshare(CLONE_NEWUSER | CLONE_NEWNS);
     Out("ret", r);

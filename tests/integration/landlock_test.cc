@@ -171,7 +171,7 @@ TEST(LandlockRules, ErrorsNameTheFileLineAndField) {
   };
   const std::vector<Case> cases = {
       {"landlock:\n  bind_tcp: [80, 70000]\n",
-       "r.yaml:2:18: landlock.bind_tcp[1]: must be a port number from 0 to 65535"},
+       "r.yaml:2:18: landlock.bind_tcp[1]: must be a whole number from 0 to 65535"},
       {"landlock:\n  deny: [etc/shadow]\n",
        "r.yaml:2:10: landlock.deny[0]: must be an absolute path without '..'"},
       {"landlock:\n  deny: [/var/../etc/shadow]\n",

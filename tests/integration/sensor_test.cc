@@ -118,6 +118,57 @@ TEST_F(SensorTest, LongArgvIsCutAtTheBoundAndFlagged) {
   EXPECT_EQ(j["truncated"], true);
 }
 
+// The environment is scanned apart from argv, all of it up to a bound, and
+// only the variables of sensor/exec_env.h come back (HOME never does).
+const Event* SecondExec(const ActorRun& r) {
+  auto execs = r.Of(EventKind::kExec);
+  return execs.size() == 2 ? execs[1] : nullptr;
+}
+
+TEST_F(SensorTest, LoaderVariablesAreFoundBehindALongArgumentAndPadding) {
+  auto r = Run({"exec-env", "4200", "10000", "/bin/true", "HOME=/root", "LD_PRELOAD=/tmp/x.so",
+                "JUPYTERHUB_USER=bob"});
+  const Event* e = SecondExec(r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->str[0], fs::canonical("/bin/true").string());
+  EXPECT_TRUE(e->truncated());  // argv, over its bound
+  EXPECT_EQ(e->env, (EnvVars{{"JUPYTERHUB_USER", "bob"}, {"LD_PRELOAD", "/tmp/x.so"}}));
+  EXPECT_FALSE(e->env_truncated());
+  EXPECT_EQ(e->args[3], 10003u);  // envc
+  EXPECT_EQ(e->args[4], 10003u);  // every one scanned
+}
+
+TEST_F(SensorTest, AnEnvironmentBeyondTheScanBoundIsFlagged) {
+  auto r = Run({"exec-env", "0", "40000", "/bin/true", "LD_PRELOAD=/tmp/x.so"});
+  const Event* e = SecondExec(r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->env_truncated());
+  EXPECT_EQ(e->EnvValue("LD_PRELOAD"), "");
+  EXPECT_EQ(e->args[3], 40001u);
+  EXPECT_EQ(e->args[4], static_cast<uint64_t>(NBW_ENV_SCAN_MAX));
+  EXPECT_EQ(EventToJson(*e, nullptr, "h")["exec"]["env_truncated"], true);
+}
+
+TEST_F(SensorTest, AnOversizedLoaderVariableIsCutAndFlagged) {
+  const std::string big(2000, 'L');
+  auto r = Run({"exec-env", "0", "0", "/bin/true", "LD_PRELOAD=" + big, "ENV=/tmp/rc"});
+  const Event* e = SecondExec(r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->env_truncated());
+  EXPECT_EQ(e->EnvValue("LD_PRELOAD"), big.substr(0, NBW_ENV_ENTRY_MAX - 1 - 11));
+  EXPECT_EQ(e->EnvValue("ENV"), "/tmp/rc");  // the scan goes on after a cut entry
+}
+
+TEST_F(SensorTest, AVariableSetTwiceOrWithoutAValueIsReportedSafely) {
+  // An entry without '=' is no assignment; the event still decodes.
+  auto r = Run({"exec-env", "0", "0", "/bin/true", "LD_PRELOAD", "LD_PRELOAD=/a.so",
+                "LD_PRELOAD=/tmp/b.so"});
+  const Event* e = SecondExec(r);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->env, (EnvVars{{"LD_PRELOAD", "/a.so:/tmp/b.so"}}));
+  EXPECT_FALSE(e->env_truncated());
+}
+
 TEST_F(SensorTest, ExitUntracksTheProcessInTheKernel) {
   auto r = Run({"exit", "0"});
   ASSERT_NE(r.First(EventKind::kExit), nullptr);

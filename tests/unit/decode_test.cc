@@ -59,23 +59,50 @@ TEST(Decode, RingBufferPaddingAfterTheRecordIsIgnored) {
   EXPECT_TRUE(DecodeEvent(r, 0).ok());
 }
 
-TEST(Decode, ExecBlobSplitsIntoArgvAndPrivateEnvironment) {
-  std::string argv("python3\0-m\0ipykernel_launcher\0", 30);
-  std::string env("HOME=/root\0LD_PRELOAD=/x.so\0", 28);
-  auto r = Record(NBW_EV_EXEC, {std::string("/usr/bin/python3\0", 17), argv + env});
-  Hdr(r)->args[3] = argv.size();
+TEST(Decode, ExecEnvironmentBlobYieldsTheRequestedVariablesAndNothingElse) {
+  std::string env("LD_PRELOAD=/x.so\0JUPYTERHUB_USER=bob\0", 37);
+  auto r = Record(NBW_EV_EXEC, {std::string("/usr/bin/python3\0", 17),
+                                std::string("python3\0-m\0ipykernel_launcher\0", 30),
+                                std::string("/\0", 2), std::string("\0", 1), env});
   auto ev = DecodeEvent(r, 0);
   ASSERT_TRUE(ev.ok()) << ev.status().message();
-  EXPECT_EQ(ev->str[1], argv);
-  EXPECT_EQ(ev->env, env);
+  EXPECT_EQ(ev->str[1], std::string("python3\0-m\0ipykernel_launcher\0", 30));
+  EXPECT_EQ(ev->env, (EnvVars{{"LD_PRELOAD", "/x.so"}, {"JUPYTERHUB_USER", "bob"}}));
+  EXPECT_EQ(ev->EnvValue("LD_PRELOAD"), "/x.so");
+  EXPECT_EQ(ev->EnvValue("LD_AUDIT"), "");
+  EXPECT_TRUE(ev->str[4].empty());  // the raw blob is not kept
+  EXPECT_FALSE(ev->env_truncated());
 }
 
-TEST(Decode, ExecArgvLengthBeyondTheBlobIsRefused) {
-  auto r = Record(NBW_EV_EXEC, {std::string("/bin/sh\0", 8), std::string("sh\0", 3)});
-  Hdr(r)->args[3] = 4;
+TEST(Decode, AVariableSetTwiceReadsAsEveryValueInOrder) {
+  // ld.so obeys the last LD_PRELOAD, getenv() the first: neither may hide.
+  std::string env("LD_PRELOAD=/usr/lib/libjemalloc.so\0LD_PRELOAD=/tmp/evil.so\0", 59);
+  auto r = Record(NBW_EV_EXEC, {std::string("/bin/true\0", 10), std::string("true\0", 5),
+                                std::string("/\0", 2), std::string("\0", 1), env});
   auto ev = DecodeEvent(r, 0);
-  ASSERT_FALSE(ev.ok());
-  EXPECT_NE(ev.status().message().find("exec argv length 4 beyond blob of 3"), std::string::npos);
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_EQ(ev->EnvValue("LD_PRELOAD"), "/usr/lib/libjemalloc.so:/tmp/evil.so");
+}
+
+TEST(Decode, AnEnvironmentEntryTheSensorDidNotAskForIsRefused) {
+  for (std::string env : {std::string("HOME=/root\0", 11), std::string("LD_PRELOAD\0", 11),
+                          std::string("LD_PRELOAD=/x.so", 16)}) {
+    auto r = Record(NBW_EV_EXEC, {std::string("/bin/true\0", 10), std::string("true\0", 5),
+                                  std::string("/\0", 2), std::string("\0", 1), env});
+    auto ev = DecodeEvent(r, 0);
+    ASSERT_FALSE(ev.ok()) << env;
+    EXPECT_NE(ev.status().message().find("exec environment"), std::string::npos)
+        << ev.status().message();
+  }
+}
+
+TEST(Decode, EnvironmentTruncationIsReported) {
+  auto r = Record(NBW_EV_EXEC, {std::string("/bin/true\0", 10), std::string("true\0", 5)});
+  Hdr(r)->hdr.flags = NBW_F_ENV_CUT;
+  auto ev = DecodeEvent(r, 0);
+  ASSERT_TRUE(ev.ok()) << ev.status().message();
+  EXPECT_TRUE(ev->env_truncated());
+  EXPECT_TRUE(ev->env.empty());
 }
 
 TEST(Decode, ShortRecordIsRefused) {
@@ -131,9 +158,9 @@ TEST(Decode, StringWithoutNulStopsAtItsLength) {
 }
 
 TEST(Decode, EveryTruncationOfAValidRecordIsRefusedOrSafe) {
-  auto full = Record(NBW_EV_EXEC, {std::string("/bin/sh\0", 8), std::string("sh\0-c\0", 6),
-                                   std::string("/\0", 2)});
-  Hdr(full)->args[3] = 6;
+  auto full = Record(
+      NBW_EV_EXEC, {std::string("/bin/sh\0", 8), std::string("sh\0-c\0", 6), std::string("/\0", 2),
+                    std::string("\0", 1), std::string("ENV=/x\0", 7)});
   for (size_t n = 0; n < full.size(); n++) {
     std::vector<std::byte> cut(full.begin(), full.begin() + static_cast<long>(n));
     EXPECT_FALSE(DecodeEvent(cut, 0).ok()) << "accepted a record cut at " << n;

@@ -4,10 +4,12 @@
 #include "policy/rules.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -252,6 +254,94 @@ rules:
   }
 }
 
+// Issue 11 (3.7): a 556-byte policy of self-doubling list references took
+// 1 GB and stalled the daemon on SIGHUP. Refused at the first list past the
+// bound, at once, naming the list and where it is.
+TEST(Rules, SelfDoublingListsAreRefusedQuicklyNamingTheList) {
+  std::string text = "lists:\n  l0: [a, b]\n";
+  for (int i = 1; i <= 30; i++) {
+    text += fmt::format("  l{}: [${}, ${}]\n", i, "l" + std::to_string(i - 1),
+                        "l" + std::to_string(i - 1));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto rs = RuleSet::LoadString(text, "p.yaml");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  ASSERT_FALSE(rs.ok());
+  // l13 would hold 2 * 2^13 = 16384 values.
+  EXPECT_EQ(rs.status().message(),
+            "p.yaml:15:8: list 'l13': expands to more than 10000 values (a list that names "
+            "lists holds all of their values)");
+}
+
+TEST(Rules, ARuleTestAndAllListsTogetherAreBoundedToo) {
+  // One test naming a big list many times.
+  std::string text = "lists:\n  big: [";
+  for (int i = 0; i < 5000; i++) text += (i ? ", v" : "v") + std::to_string(i);
+  text +=
+      "]\nrules:\n  - {id: A, name: a, event: exec, severity: notice,\n"
+      "     when: {exec.name: [$big, $big, $big]}}\n";
+  auto rs = RuleSet::LoadString(text, "p.yaml");
+  ASSERT_FALSE(rs.ok());
+  EXPECT_EQ(rs.status().message(),
+            "p.yaml:5:24: exec.name: expands to more than 10000 values (a list that names lists "
+            "holds all of their values)");
+  // Lists each within the bound but long values: 16 MiB in all at most.
+  const std::string long_value(64 << 10, 'x');
+  std::string lists = "lists:\n  l0: [" + long_value + "]\n";
+  for (int i = 1; i <= 300; i++) lists += fmt::format("  l{}: [$l0]\n", i);
+  auto big = RuleSet::LoadString(lists, "q.yaml");
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find(
+                ": the policy's lists and tests expand to more than 16 MiB in all"),
+            std::string::npos)
+      << big.status().message();
+}
+
+// Issue 11 (3.6): wrong types in a policy are errors naming file:line:col,
+// never an uncaught exception; a summary's {field} must exist.
+TEST(Rules, WrongTypesAndUnknownSummaryFieldsAreErrors) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"rules:\n  - {id: A, name: a, event: exec, severity: notice, summary: \"{nope.field} "
+       "ran\"}\n",
+       "p.yaml:2:62: summary: unknown field '{nope.field}' (see docs/policy.md)"},
+      {"rules:\n  - {id: A, name: a, event: exec, severity: [notice]}\n",
+       "p.yaml:2:45: severity: must be a string, not a list"},
+      {"rules:\n  - {id: A, name: a, event: exec, severity: notice, enabled: [false]}\n",
+       "p.yaml:2:62: enabled: must be true or false"},
+      {"rules:\n  - {id: A, name: a, event: exec, severity: notice, when: {[a]: b}}\n",
+       "p.yaml:2:60: a key must be a string, not a list or mapping"},
+      {"rules:\n  - {id: A, name: a, event: exec, severity: notice, when: {proc.pid: {[gt]: 1}}}\n",
+       "p.yaml:2:71: proc.pid: a key must be a string, not a list or mapping"},
+      {"rules:\n  - {id: A, name: a, event: exec, severity: notice, when: {proc.pid: {gt: [1]}}}\n",
+       "p.yaml:2:75: proc.pid.gt: must be a whole number"},
+      {"rules:\n  - {id: [A], name: a, event: exec, severity: notice}\n",
+       "p.yaml:2:10: id: must be a string, not a list"},
+      {"rules:\n  - {{id: A}: 1}\n", "p.yaml:2:6: a key must be a string, not a list or mapping"},
+      {"lists:\n  {[a]: [b]}\n",
+       "p.yaml:2:4: lists: a key must be a string, not a list or mapping"},
+      {"lists:\n  a: [x]\n  a: [y]\n",
+       "p.yaml:3:3: 'a' is given twice in this mapping (first at 2:3)"},
+      {"{[targets]: 1}\n", "p.yaml:1:2: a key must be a string, not a list or mapping"},
+  };
+  for (const auto& k : cases) {
+    auto rs = RuleSet::LoadString(k.yaml, "p.yaml");
+    ASSERT_FALSE(rs.ok()) << k.yaml;
+    EXPECT_EQ(rs.status().message(), k.error) << k.yaml;
+  }
+  auto ok = RuleSet::LoadString(
+      "rules:\n  - {id: A, name: a, event: exec, severity: notice, enabled: no}\n"
+      "  - {id: B, name: b, event: exec, severity: notice, summary: \"{proc.name} ran "
+      "{exec.exe}\"}\n",
+      "p.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  ASSERT_EQ(ok->rules().size(), 1u);
+  EXPECT_EQ(ok->rules()[0]->id, "B");
+}
+
 TEST(Rules, BundledPoliciesLoad) {
   auto rs = RuleSet::LoadPath(NBW_SOURCE_DIR "/policies");
   ASSERT_TRUE(rs.ok()) << rs.status().message();
@@ -302,6 +392,41 @@ TEST_F(BundledRules, SshKeysAndServiceAccountToken) {
   EXPECT_EQ(Fired(OpenEvent("/var/run/secrets/kubernetes.io/serviceaccount/token", O_RDONLY), p),
             std::set<std::string>{"NBW-100"});
   EXPECT_EQ(Fired(OpenEvent("/home/alice/.ssh/known_hosts", O_RDONLY), p), std::set<std::string>{});
+}
+
+TEST_F(BundledRules, APreloadedAllocatorIsExceptedButNotOneHidingAnotherPreload) {
+  ProcessInfo p = Proc("notebook-kernel");
+  Event e = ExecEvent("/usr/bin/true", std::string("true\0", 5));
+  e.env = {{"LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}};
+  EXPECT_EQ(Fired(e, p).count("NBW-132"), 0u);
+  // Set twice, the values read joined (sensor/event.h): the loader would use
+  // the second, and the exception matches neither the pair nor it.
+  e.env = {{"LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2:/tmp/evil.so"}};
+  EXPECT_EQ(Fired(e, p).count("NBW-132"), 1u);
+}
+
+TEST_F(BundledRules, HooksSetByATargetAndClaimedIdentitiesAreRaised) {
+  ProcessInfo p = Proc("notebook-kernel");
+  Event e = ExecEvent("/usr/bin/python3", std::string("python3\0", 8));
+  e.env = {{"PYTHONSTARTUP", "/tmp/x.py"}};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{});  // started with it: inherited
+  p.env_changed = {"PYTHONSTARTUP"};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-133"});
+  p.env_changed = {"PYTHONPATH"};  // not a startup hook
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{});
+  p.env_changed.clear();
+
+  e.flags = NBW_F_ENV_CUT;
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-134"});
+  e.flags = 0;
+
+  p.jupyter = {"bob", "k1", "bob/a.ipynb"};
+  p.own_jupyter = {"bob", "k2", ""};  // a kernel inside a kernel: its own id
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{});
+  p.own_jupyter = {"alice", "", ""};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-135"});
+  p.own_jupyter = {"", "", "alice/x.ipynb"};
+  EXPECT_EQ(Fired(e, p), std::set<std::string>{"NBW-135"});
 }
 
 TEST_F(BundledRules, CapsetAndBpfAreRoleIndependent) {

@@ -233,5 +233,33 @@ TEST(ScanPolicy, ErrorsNameFileLineAndKey) {
             std::string::npos);
 }
 
+// Issue 11 (3.6): out-of-range values and wrong types are errors with
+// file:line:col, never a crash.
+TEST(ScanPolicy, OutOfRangeAndWrongTypesAreErrors) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"model_guard:\n  grace_ms: -1\n",
+       "x.yaml:2:13: grace_ms: must be a whole number from 0 to 600000"},
+      {"model_guard:\n  grace_ms: 600001\n",
+       "x.yaml:2:13: grace_ms: must be a whole number from 0 to 600000"},
+      {"model_guard:\n  extensions: 5\n", "x.yaml:2:15: extensions: must be a list of strings"},
+      {"model_guard:\n  extensions: [.pt, [.bin]]\n",
+       "x.yaml:2:21: extensions[1]: must be a string, not a list"},
+      {"model_guard:\n  safe_globals: [\"\"]\n", "x.yaml:2:18: safe_globals[0]: must not be empty"},
+      {"model_guard:\n  {[safe_globals]: 1}\n",
+       "x.yaml:2:4: model_guard: a key must be a string, not a list or mapping"},
+      {"model_guard:\n  grace_ms: 1\n  grace_ms: 2\n",
+       "x.yaml:3:3: 'grace_ms' is given twice in this mapping (first at 2:3)"},
+  };
+  for (const auto& k : cases) {
+    auto r = ModelGuardPolicy::LoadString(k.yaml, "x.yaml");
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_EQ(r.status().message(), k.error) << k.yaml;
+  }
+}
+
 }  // namespace
 }  // namespace nbw

@@ -2,11 +2,13 @@
 // The sinks' pure parts: the spool's on-disk log across restarts and
 // crashes, Falco rendering, RFC 5424 formatting, and config errors.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <tuple>
 
 #include "alert/limiter.h"
@@ -25,20 +27,25 @@ class Spool : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("nbw-spool-" + std::to_string(getpid()));
     fs::create_directories(dir_);
     path_ = dir_ + "/s.spool";
+    auto d = SpoolDir::Open(dir_);
+    ASSERT_TRUE(d.ok()) << d.status().message();
+    spool_dir_.emplace(std::move(d).value());
   }
   void TearDown() override { fs::remove_all(dir_); }
+  const SpoolDir& Dir() { return *spool_dir_; }
   std::string dir_, path_;
+  std::optional<SpoolDir> spool_dir_;
 };
 
 TEST_F(Spool, DeliversInOrderAndResumesAfterARestart) {
   {
-    auto s = SpoolLog::Open(path_, 1 << 20);
+    auto s = SpoolLog::Open(Dir(), "s.spool", 1 << 20);
     ASSERT_TRUE(s.ok()) << s.status().message();
     for (const char* a : {"a1", "a2", "a3"}) ASSERT_TRUE((*s)->Append(a));
     EXPECT_EQ((*s)->Peek(2), (std::vector<std::string>{"a1", "a2"}));
     (*s)->Commit(1);  // the receiver took a1 only
   }
-  auto s = SpoolLog::Open(path_, 1 << 20);
+  auto s = SpoolLog::Open(Dir(), "s.spool", 1 << 20);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->pending_lines(), 2u);
   EXPECT_EQ((*s)->Peek(10), (std::vector<std::string>{"a2", "a3"}));
@@ -50,14 +57,14 @@ TEST_F(Spool, DeliversInOrderAndResumesAfterARestart) {
 TEST_F(Spool, ATornLastLineFromACrashIsCutAndABadOffsetStartsOver) {
   std::ofstream(path_) << "a1\na2\npartial";
   std::ofstream(path_ + ".offset") << "4\n";  // "a2" starts at 3: not a boundary
-  auto s = SpoolLog::Open(path_, 1 << 20);
+  auto s = SpoolLog::Open(Dir(), "s.spool", 1 << 20);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->Peek(10), (std::vector<std::string>{"a1", "a2"}));  // a duplicate, not a loss
   EXPECT_EQ(fs::file_size(path_), 6u);
 }
 
 TEST_F(Spool, AFullSpoolRefusesWhatDoesNotFit) {
-  auto s = SpoolLog::Open(path_, 10);
+  auto s = SpoolLog::Open(Dir(), "s.spool", 10);
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE((*s)->Append("12345678"));  // 9 bytes with the newline
   EXPECT_FALSE((*s)->Append("x"));
@@ -146,6 +153,174 @@ sinks:
     ASSERT_FALSE(r.ok()) << k.yaml;
     EXPECT_EQ(r.status().message(), k.error);
   }
+}
+
+// Issue 11 (3.6): a list or mapping where a string belongs used to throw
+// YAML::TypedBadConversion out of Parse (nbwarden config check and nbwardend
+// died with SIGABRT, status 134).
+TEST(DaemonConfigParse, WrongTypesAreErrorsNamingTheFieldNotACrash) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"spool_dir: [a]\n", "c.yaml:1:12: spool_dir: must be a string, not a list"},
+      {"sinks:\n  - {type: syslog, address: \"h:1\", facility: [auth]}\n",
+       "c.yaml:2:46: sinks[0].facility: must be a string, not a list"},
+      {"sinks:\n  - {type: [file], path: /x}\n",
+       "c.yaml:2:12: sinks[0].type: must be a string, not a list"},
+      {"sinks:\n  - {type: file, name: {a: 1}, path: /x}\n",
+       "c.yaml:2:24: sinks[0].name: must be a string, not a mapping"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {X-A: [a]}}\n",
+       "c.yaml:2:54: sinks[0].headers.X-A: must be a string, not a list"},
+      {"stream: {path: [a]}\n", "c.yaml:1:16: stream.path: must be a string, not a list"},
+      {"stream: {path: /s, tls_listen: \"h:1\", tls_cert: [a]}\n",
+       "c.yaml:1:49: stream.tls_cert: must be a string, not a list"},
+      {"sinks:\n  - {type: file, path: /x, keep: -1}\n",
+       "c.yaml:2:34: sinks[0].keep: must be a whole number from 0 to 100"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", timeout_ms: {a: 1}}\n",
+       "c.yaml:2:51: sinks[0].timeout_ms: must be a whole number from 1 to 600000"},
+      {"stream: {path: /s, backlog: lots}\n",
+       "c.yaml:1:29: stream.backlog: must be a whole number from 0 to 100000"},
+      {"limits: {dedup: [true]}\n", "c.yaml:1:17: limits.dedup: must be true or false"},
+      {"{? [a] : b}\n", "c.yaml:1:4: a key must be a string, not a list or mapping"},
+      {"sinks: []\nspool_dir: /a\nsinks: []\n",
+       "c.yaml:3:1: 'sinks' is given twice in this mapping (first at 1:1)"},
+      {"sinks:\n  - {type: file, path: /a, path: /b}\n",
+       "c.yaml:2:28: 'path' is given twice in this mapping (first at 2:18)"},
+  };
+  for (const auto& k : cases) {
+    auto r = DaemonConfig::Parse(k.yaml, "c.yaml", "host");
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_EQ(r.status().message(), k.error) << k.yaml;
+  }
+}
+
+// Issue 11 (3.9): a header value with CR/LF split the webhook's request; a
+// sink name with a NUL made its spool and offset file one file.
+TEST(DaemonConfigParse, HeaderAndSinkNameInjectionIsRefused) {
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {X-A: \"1\\r\\nEvil: 2\"}}\n",
+       "c.yaml:2:54: sinks[0].headers.X-A: a header value must not hold CR, LF, NUL or other "
+       "control characters"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {X-A: \"a\\x01\"}}\n",
+       "c.yaml:2:54: sinks[0].headers.X-A: a header value must not hold CR, LF, NUL or other "
+       "control characters"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {\"X A\": b}}\n",
+       "c.yaml:2:49: sinks[0].headers.X A: a header name must be an HTTP token (RFC 7230)"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/\", headers: {\"X\\nY\": b}}\n",
+       "c.yaml:2:49: sinks[0].headers.X\nY: a header name must be an HTTP token (RFC 7230)"},
+      {"sinks:\n  - {type: webhook, url: \"http://h/a\\r\\nX: 1\"}\n",
+       "c.yaml:2:26: sinks[0].url: http://h/a\r\nX: 1: must not hold spaces or control "
+       "characters"},
+      {"sinks:\n  - {type: file, path: /x, name: \"a\\0b\"}\n",
+       "c.yaml:2:34: sinks[0].name: must not hold a NUL character"},
+      {"sinks:\n  - {type: file, path: /x, name: \"a b\"}\n",
+       "c.yaml:2:34: sinks[0].name: must be 1 to 64 letters, digits, '.', '_' or '-', not "
+       "starting with '.' (it names the spool file)"},
+      {"sinks:\n  - {type: file, path: /x, name: ../x}\n",
+       "c.yaml:2:34: sinks[0].name: must be 1 to 64 letters, digits, '.', '_' or '-', not "
+       "starting with '.' (it names the spool file)"},
+      {"sinks:\n  - {type: syslog, address: \"h:1\", app_name: \"a\\nb\"}\n",
+       "c.yaml:2:46: sinks[0].app_name: must be 1 to 48 printable ASCII characters"},
+  };
+  for (const auto& k : cases) {
+    auto r = DaemonConfig::Parse(k.yaml, "c.yaml", "host");
+    ASSERT_FALSE(r.ok()) << k.yaml;
+    EXPECT_EQ(r.status().message(), k.error) << k.yaml;
+  }
+  auto ok = DaemonConfig::Parse(
+      "sinks:\n  - {type: webhook, url: \"http://h/\", name: soc_1.a-b,\n"
+      "     headers: {Authorization: \"Bearer a/b+c=\", X-Tab: \"a\\tb\"}}\n",
+      "c.yaml", "host");
+  EXPECT_TRUE(ok.ok()) << ok.status().message();
+}
+
+class SpoolDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = fs::temp_directory_path() / ("nbw-spooldir-" + std::to_string(getpid()));
+    fs::remove_all(tmp_);
+    fs::create_directories(tmp_);
+  }
+  void TearDown() override { fs::remove_all(tmp_); }
+  std::string tmp_;
+};
+
+TEST_F(SpoolDirTest, AMissingDirectoryIsCreatedForTheDaemonAlone) {
+  auto d = SpoolDir::Open(tmp_ + "/a/spool");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  struct stat st = {};
+  ASSERT_EQ(stat((tmp_ + "/a/spool").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  // An existing one readable by others is made private.
+  fs::create_directories(tmp_ + "/b");
+  chmod((tmp_ + "/b").c_str(), 0755);
+  ASSERT_TRUE(SpoolDir::Open(tmp_ + "/b").ok());
+  ASSERT_EQ(stat((tmp_ + "/b").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+// Issue 11 (3.8): a spool_dir that is a planted symlink was followed as root.
+TEST_F(SpoolDirTest, APlantedSymlinkIsRefusedAndNothingIsWrittenWhereItPoints) {
+  const std::string elsewhere = tmp_ + "/elsewhere", link = tmp_ + "/spool";
+  fs::create_directories(elsewhere);
+  fs::create_directory_symlink(elsewhere, link);
+  auto d = SpoolDir::Open(link);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(),
+            "spool_dir " + link + ": is a symbolic link: refusing to follow it");
+  // Through the router, as the daemon starts it.
+  DaemonConfig c;
+  c.spool_dir = link;
+  SinkConfig sc;
+  sc.name = "f";
+  sc.type = "file";
+  sc.sink = std::make_unique<FileSink>(tmp_ + "/alerts.jsonl", 1 << 20, 1);
+  c.sinks.push_back(std::move(sc));
+  auto r = AlertRouter::Start(std::move(c), nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "spool_dir " + link + ": is a symbolic link: refusing to follow it");
+  EXPECT_TRUE(fs::is_empty(elsewhere));
+}
+
+TEST_F(SpoolDirTest, NotADirectoryAnotherOwnerOrGroupWritableIsRefused) {
+  std::ofstream(tmp_ + "/file") << "x";
+  EXPECT_EQ(SpoolDir::Open(tmp_ + "/file").status().message(),
+            "spool_dir " + tmp_ + "/file: is not a directory");
+  fs::create_directories(tmp_ + "/theirs");
+  ASSERT_EQ(chown((tmp_ + "/theirs").c_str(), 65534, 65534), 0) << "needs root";
+  EXPECT_EQ(SpoolDir::Open(tmp_ + "/theirs").status().message(),
+            "spool_dir " + tmp_ + "/theirs: is owned by uid 65534, not by the daemon (uid " +
+                std::to_string(geteuid()) + ")");
+  fs::create_directories(tmp_ + "/shared");
+  chmod((tmp_ + "/shared").c_str(), 01777);
+  EXPECT_EQ(SpoolDir::Open(tmp_ + "/shared").status().message(),
+            "spool_dir " + tmp_ +
+                "/shared: is writable by group or others (mode 1777): it must "
+                "be the daemon's alone");
+}
+
+TEST_F(SpoolDirTest, ASpoolFileThatIsASymlinkIsRefused) {
+  fs::create_directories(tmp_ + "/spool");
+  std::ofstream(tmp_ + "/victim") << "precious\n";
+  fs::create_symlink(tmp_ + "/victim", tmp_ + "/spool/s.spool");
+  auto d = SpoolDir::Open(tmp_ + "/spool");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  auto s = SpoolLog::Open(*d, "s.spool", 1 << 20);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(),
+            "spool " + tmp_ + "/spool/s.spool: Too many levels of symbolic links");
+  std::ifstream in(tmp_ + "/victim");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "precious");
 }
 
 }  // namespace

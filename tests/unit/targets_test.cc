@@ -82,7 +82,20 @@ INSTANTIATE_TEST_SUITE_P(
             "targets:\n  - name: a\n    role: r\n    match: {comm: [averyveryverylongcomm]}\n",
             "must be 1-15 bytes"},
         BadPolicy{"targets: {a: 1}\n", "bad.yaml:1:10: 'targets' must be a list"},
-        BadPolicy{"- just\n- a list\n", "top level must be a mapping"}));
+        BadPolicy{"- just\n- a list\n", "top level must be a mapping"},
+        // Issue 11 (3.6): wrong types are errors, not an uncaught exception.
+        BadPolicy{"targets:\n  - {name: [a], role: r, match: {comm: [python]}}\n",
+                  "bad.yaml:2:12: name: must be a string, not a list"},
+        BadPolicy{"targets:\n  - {name: a, role: {r: 1}, match: {comm: [python]}}\n",
+                  "bad.yaml:2:21: role: must be a string, not a mapping"},
+        BadPolicy{"targets:\n  - {name: a, role: r, match: {comm: [[python]]}}\n",
+                  "bad.yaml:2:39: comm[0]: must be a string, not a list"},
+        BadPolicy{"targets:\n  - {name: a, role: r, match: {comm: [python], argv: [x]}}\n",
+                  "bad.yaml:2:54: argv: must be a string, not a list"},
+        BadPolicy{"targets:\n  - {name: a, role: r, match: {{comm: 1}: [python]}}\n",
+                  "bad.yaml:2:32: match: a key must be a string, not a list or mapping"},
+        BadPolicy{"targets:\n  - {name: a, name: b, role: r, match: {comm: [python]}}\n",
+                  "bad.yaml:2:15: 'name' is given twice in this mapping (first at 2:6)"}));
 
 TEST(Targets, DirectoryWithoutTargetsIsAnError) {
   auto dir = std::filesystem::temp_directory_path() / "nbw-empty-policy";
@@ -98,6 +111,29 @@ TEST(Targets, BundledPoliciesLoad) {
   auto t = TargetSet::LoadPath(NBW_SOURCE_DIR "/policies");
   ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_GE(t->selectors().size(), 1u);
+}
+
+TEST(RoleStrictness, ADescendantsRoleIsRaisedNeverLowered) {
+  EXPECT_TRUE(RoleIsStricter("model-server", "notebook-kernel"));
+  EXPECT_FALSE(RoleIsStricter("notebook-kernel", "model-server"));
+  EXPECT_FALSE(RoleIsStricter("model-server", "model-server"));
+  // The rule-less roles give way to any role, and never take one's place.
+  for (std::string_view lax : {kRoleManual, kRoleUnknown, std::string_view()}) {
+    EXPECT_TRUE(RoleIsStricter("notebook-kernel", lax)) << lax;
+    EXPECT_TRUE(RoleIsStricter("etl-job", lax)) << lax;
+    EXPECT_FALSE(RoleIsStricter(lax, "notebook-kernel")) << lax;
+    EXPECT_FALSE(RoleIsStricter(lax, "etl-job")) << lax;
+  }
+}
+
+TEST(RoleStrictness, APolicysOwnRoleIsExchangedForNoOther) {
+  // Its rules may be stricter or laxer than anyone's: whichever the target
+  // had first stays.
+  for (std::string_view known : {"notebook-kernel", "model-server"}) {
+    EXPECT_FALSE(RoleIsStricter("etl-job", known)) << known;
+    EXPECT_FALSE(RoleIsStricter(known, "etl-job")) << known;
+  }
+  EXPECT_FALSE(RoleIsStricter("etl-job", "batch"));
 }
 
 TEST(KernelId, ComesFromTheConnectionFileName) {
