@@ -223,9 +223,8 @@ TEST_F(PolicyDir, AnErrorInAnyPartRejectsTheWholeBundleNamingFileLineAndColumn) 
   Write("c.yaml", "model_guard:\n  grace_ms: -5\n");
   auto b = PolicyBundle::Load(dir_);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().message(), dir_ +
-                                      "/c.yaml:2:13: grace_ms must be a number of "
-                                      "milliseconds from 0 to 600000");
+  EXPECT_EQ(b.status().message(),
+            dir_ + "/c.yaml:2:13: grace_ms: must be a whole number from 0 to 600000");
 
   Write("c.yaml", "rules:\n  - id: X\n    name: x\n    event: exec\n    action: explode\n");
   b = PolicyBundle::Load(dir_);
