@@ -42,15 +42,53 @@ struct {
 	__type(value, __u32);
 } tracked SEC(".maps");
 
+/* The policy's maps come in two generations, so a reload never leaves a
+ * moment without enforcement: userspace creates a fresh inner map for each
+ * policy map of the generation not in use (daemon/sensor/sensor.cc:
+ * ApplyPolicy), fills them, puts them in slot `next` of the outer maps, and
+ * only then flips policy_gen with one update. A program that read the old
+ * generation finishes on it (inner maps are freed after an RCU grace period);
+ * a failed fill leaves the running generation untouched. Outer maps are
+ * arrays of 2 (one slot per generation); a slot is empty (NULL) only before
+ * the first policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32); /* the generation in force: 0 or 1 */
+} policy_gen SEC(".maps");
+
+/* The generation in force, as an index into the outer maps. */
+static __always_inline __u32 nbw_policy_slot(void)
+{
+	__u32 zero = 0, *gen = bpf_map_lookup_elem(&policy_gen, &zero);
+
+	return gen ? (*gen & 1) : 0;
+}
+
+/* The inner map of `outer` in force, or NULL before the first policy. */
+static __always_inline void *nbw_policy_map(void *outer)
+{
+	__u32 slot = nbw_policy_slot();
+
+	return bpf_map_lookup_elem(outer, &slot);
+}
+
 /* Comm prefixes from the policy's selectors (e.g. "python"). Looked up only at
  * exec of an untracked process: LPM trie gives prefix matching for free.
  * Key: struct nbw_comm_key (events.h). */
-struct {
+struct nbw_candidate_comms {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 256);
 	__uint(map_flags, BPF_F_NO_PREALLOC); /* LPM tries require it */
-	__type(key, struct nbw_comm_key);
-	__type(value, __u32);
+	__uint(key_size, sizeof(struct nbw_comm_key));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct nbw_candidate_comms);
 } candidate_comms SEC(".maps");
 
 /* Names of the environment variables an exec reports (blob 4), set by
@@ -111,33 +149,52 @@ struct {
 	__type(value, struct nbw_path_buf);
 } path_buf SEC(".maps");
 
-/* In-kernel enforcement, filled from the policy's kill/deny rules.
+/* In-kernel enforcement, filled from the policy's kill/deny rules (two
+ * generations, as candidate_comms).
  * kill_exec: (role, comm after exec) -> rule number. Looked up at exec of a
  * target only; hash, since keys are sparse. 1024 names is ample. */
-struct {
+struct nbw_kill_exec {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, struct nbw_kill_key);
-	__type(value, __u32);
+	__uint(key_size, sizeof(struct nbw_kill_key));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct nbw_kill_exec);
 } kill_exec SEC(".maps");
 
 /* deny_connect: (role, family, port, address) -> rule number; port 0 means
  * any port. Looked up in the cgroup connect hooks for targets only. */
-struct {
+struct nbw_deny_connect {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, struct nbw_deny_key);
-	__type(value, __u32);
+	__uint(key_size, sizeof(struct nbw_deny_key));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct nbw_deny_connect);
 } deny_connect SEC(".maps");
 
 /* The model-load guard (bpf/model.bpf.h). model_exts: extensions that make
  * an open a model load; looked up at a target's successful read-only open of
- * a regular file. Hash: exact keys; 64 extensions is ample. */
-struct {
+ * a regular file. Hash: exact keys; 64 extensions is ample. Two generations. */
+struct nbw_model_exts {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
-	__type(key, struct nbw_model_ext_key);
-	__type(value, __u32);
+	__uint(key_size, sizeof(struct nbw_model_ext_key));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct nbw_model_exts);
 } model_exts SEC(".maps");
 
 /* thread id -> its model-load window. Looked up for every event of a target
@@ -152,18 +209,25 @@ struct {
 } model_windows SEC(".maps");
 
 /* role (or NBW_ROLE_ANY) -> NBW_MODEL_* enforcement inside a window, from
- * the policy's kill/deny rules on model.loading. */
-struct {
+ * the policy's kill/deny rules on model.loading. Two generations. */
+struct nbw_model_enforce {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
 	__type(key, __u32);
-	__type(value, __u32);
+	__array(values, struct nbw_model_enforce);
 } model_enforce SEC(".maps");
 
-/* Settings userspace may change at reload (a .rodata value could not). */
+/* Settings userspace may change at reload (a .rodata value could not): one
+ * element per generation, indexed like the outer maps (nbw_policy_slot). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct nbw_model_cfg);
 } model_cfg SEC(".maps");

@@ -25,6 +25,7 @@ static __always_inline bool nbw_model_ext(struct file *f)
 	struct nbw_model_ext_key k = {};
 	char tail[NBW_EXT_TAIL] = {};
 	__u32 len = q.len, n, dot = NBW_EXT_TAIL, i;
+	void *exts;
 
 	if (len < 2 || len > 255)
 		return false;
@@ -54,17 +55,22 @@ static __always_inline bool nbw_model_ext(struct file *f)
 			c += 'a' - 'A';
 		k.ext[i] = c;
 	}
-	return bpf_map_lookup_elem(&model_exts, &k) != NULL;
+	exts = nbw_policy_map(&model_exts);
+	return exts && bpf_map_lookup_elem(exts, &k) != NULL;
 }
 
 static __always_inline bool nbw_model_enforced(__u32 role, __u32 what)
 {
 	__u32 any = NBW_ROLE_ANY;
-	__u32 *v = bpf_map_lookup_elem(&model_enforce, &role);
+	void *enforce = nbw_policy_map(&model_enforce);
+	__u32 *v;
 
+	if (!enforce)
+		return false;
+	v = bpf_map_lookup_elem(enforce, &role);
 	if (v && (*v & what))
 		return true;
-	v = bpf_map_lookup_elem(&model_enforce, &any);
+	v = bpf_map_lookup_elem(enforce, &any);
 	return v && (*v & what);
 }
 
@@ -72,10 +78,10 @@ static __always_inline bool nbw_model_enforced(__u32 role, __u32 what)
 __noinline int nbw_model_window_open(long fd, __u32 trigger)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, zero = 0;
+	__u32 tid = (__u32)id, slot = nbw_policy_slot();
 	struct file *f = nbw_fd_file(fd);
 	struct nbw_model_window w = {};
-	struct nbw_model_cfg *cfg = bpf_map_lookup_elem(&model_cfg, &zero);
+	struct nbw_model_cfg *cfg = bpf_map_lookup_elem(&model_cfg, &slot);
 	struct nbw_event_buf *b;
 	__u32 used = 0;
 
@@ -185,7 +191,7 @@ static __always_inline void nbw_model_check_close(struct pt_regs *regs, long ret
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct nbw_model_window *w;
 	struct nbw_model_cfg *cfg;
-	__u32 zero = 0;
+	__u32 slot;
 	long fd;
 
 	if (!nbw_live_windows || ret != 0)
@@ -196,7 +202,8 @@ static __always_inline void nbw_model_check_close(struct pt_regs *regs, long ret
 	fd = BPF_CORE_READ(regs, di);
 	if (fd != w->fd)
 		return;
-	cfg = bpf_map_lookup_elem(&model_cfg, &zero);
+	slot = nbw_policy_slot();
+	cfg = bpf_map_lookup_elem(&model_cfg, &slot);
 	w->closes_at = bpf_ktime_get_boot_ns() + (cfg ? cfg->grace_ns : 0);
 	w->fd = -1;
 }
@@ -209,14 +216,15 @@ static __always_inline void nbw_model_inherit(__u32 parent_tid, __u32 child_tid,
 	struct nbw_model_window *w = nbw_window(parent_tid);
 	struct nbw_model_window c;
 	struct nbw_model_cfg *cfg;
-	__u32 zero = 0;
+	__u32 slot;
 
 	if (!w)
 		return;
 	c = *w;
 	c.fd = -1;
 	if (thread) {
-		cfg = bpf_map_lookup_elem(&model_cfg, &zero);
+		slot = nbw_policy_slot();
+		cfg = bpf_map_lookup_elem(&model_cfg, &slot);
 		c.inherited = 0;
 		c.closes_at = bpf_ktime_get_boot_ns() + (cfg ? cfg->grace_ns : 0);
 	} else {

@@ -17,12 +17,15 @@
 static __always_inline bool nbw_exec_forbidden(__u32 role)
 {
 	struct nbw_kill_key k = {.role = role};
+	void *kills = nbw_policy_map(&kill_exec);
 
+	if (!kills)
+		return false;
 	bpf_get_current_comm(k.comm, sizeof(k.comm));
-	if (bpf_map_lookup_elem(&kill_exec, &k))
+	if (bpf_map_lookup_elem(kills, &k))
 		return true;
 	k.role = NBW_ROLE_ANY;
-	return bpf_map_lookup_elem(&kill_exec, &k) != NULL;
+	return bpf_map_lookup_elem(kills, &k) != NULL;
 }
 
 /* An exec from a non-leader thread takes over the leader's id: the window
@@ -200,9 +203,10 @@ static __always_inline int nbw_on_exec(struct task_struct *task, __u32 old_tid,
 		st = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!st) {
 		struct nbw_comm_key k = {.prefixlen = NBW_COMM_LEN * 8};
+		void *comms = nbw_policy_map(&candidate_comms);
 
 		bpf_get_current_comm(k.comm, sizeof(k.comm));
-		if (!bpf_map_lookup_elem(&candidate_comms, &k))
+		if (!comms || !bpf_map_lookup_elem(comms, &k))
 			return 0;
 		state = NBW_TRACK_CANDIDATE;
 		if (bpf_map_update_elem(&tracked, &tgid, &state, BPF_NOEXIST)) {

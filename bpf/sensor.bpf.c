@@ -256,17 +256,20 @@ int nbw_sched_exit(struct bpf_raw_tracepoint_args *ctx)
 static __always_inline bool nbw_connect_denied(struct nbw_deny_key *k)
 {
 	__u16 port = k->port;
+	void *denies = nbw_policy_map(&deny_connect);
 
-	if (bpf_map_lookup_elem(&deny_connect, k))
+	if (!denies)
+		return false;
+	if (bpf_map_lookup_elem(denies, k))
 		return true;
 	k->port = 0;
-	if (bpf_map_lookup_elem(&deny_connect, k))
+	if (bpf_map_lookup_elem(denies, k))
 		return true;
 	k->role = NBW_ROLE_ANY;
-	if (bpf_map_lookup_elem(&deny_connect, k))
+	if (bpf_map_lookup_elem(denies, k))
 		return true;
 	k->port = port;
-	return bpf_map_lookup_elem(&deny_connect, k) != NULL;
+	return bpf_map_lookup_elem(denies, k) != NULL;
 }
 
 static __always_inline int nbw_connect_role(__u32 *role)

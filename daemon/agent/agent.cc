@@ -42,10 +42,10 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules,
-             ModelGuardPolicy model_policy)
+Agent::Agent(boost::asio::io_context& io, AgentOptions opts, PolicyBundle policy)
     : io_(io),
       limiter_(opts.limits),  // declared before opts_: reads the parameter
+      policy_version_(policy.version),
       opts_(std::move(opts)),
       procfs_(opts_.proc_root),
       self_pid_(procfs_.SelfPid()),
@@ -54,13 +54,13 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, 
         return ns.ok() ? *ns : 0;
       }()),
       host_(HostName()),
-      targets_(std::move(targets)),
-      engine_(std::move(rules)),
+      targets_(std::move(policy.targets)),
+      engine_(std::move(policy.rules)),
       table_(procfs_),
       signals_(io),
       stats_timer_(io),
       drain_timer_(io),
-      model_policy_(std::make_shared<const ModelGuardPolicy>(std::move(model_policy))) {}
+      model_policy_(std::make_shared<const ModelGuardPolicy>(std::move(policy.model_guard))) {}
 
 Agent::~Agent() = default;
 
@@ -72,14 +72,10 @@ Status Agent::Start() {
   if (!sensor.ok()) return sensor.status();
   sensor_ = std::move(sensor).value();
 
-  for (const auto& prefix : targets_.CommPrefixes()) {
-    if (Status s = sensor_->AddCandidateComm(prefix); !s.ok()) return s;
-  }
   if (Status s = sensor_->AttachConnectHooks(); !s.ok()) {
     spdlog::warn("sensor: connect hooks unavailable, deny rules cannot load: {}", s.message());
   }
-  if (Status s = InstallEnforcement(engine_.rules()); !s.ok()) return s;
-  if (Status s = ApplyModelPolicy(*model_policy_); !s.ok()) return s;
+  if (Status s = ApplyKernelPolicy(targets_, engine_.rules(), *model_policy_); !s.ok()) return s;
   guard_ = std::make_unique<ModelGuard>(
       io_, model_policy_, [this](const std::shared_ptr<ModelLoad>& l) { OnModelScanned(l); },
       opts_.proc_root, [this](const std::string& what) { ReportPressure(what); });
@@ -100,7 +96,6 @@ Status Agent::Start() {
   ArmSignals();
   ArmStatsTimer();
   ArmDrainTimer();
-  policy_version_ = PolicyVersion(opts_.policy_path);
   if (Status s = StartControl(); !s.ok()) return s;
   if (Status s = StartMetrics(); !s.ok()) return s;
   spdlog::info("agent: watching; selectors={} rules={} comm_prefixes={} targets={}",
@@ -172,7 +167,7 @@ void Agent::ArmSignals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      (void)Reload();
+      (void)Reload();  // reported (log, NBW-SELF-001) by Reload itself
       ArmSignals();
       return;
     }
@@ -204,112 +199,43 @@ void Agent::ArmStatsTimer() {
 }
 
 Status Agent::Reload() {
-  // Both halves load before either replaces the running policy: a reload
-  // is all or nothing. Events wait in the ring meanwhile; none is lost.
-  auto fresh = TargetSet::LoadPath(opts_.policy_path);
-  auto rules = fresh.ok() ? RuleSet::LoadPath(opts_.policy_path) : Result<RuleSet>(fresh.status());
-  auto model = rules.ok() ? ModelGuardPolicy::LoadPath(opts_.policy_path)
-                          : Result<ModelGuardPolicy>(rules.status());
-  if (!model.ok()) rules = model.status();
-  if (!rules.ok()) {
-    spdlog::error("agent: reload rejected, keeping the running policy: {}",
-                  rules.status().message());
-    EmitSelfAlert("NBW-SELF-001", "Policy reload rejected", Severity::kError,
-                  "the new policy was rejected and the running one stays in force: " +
-                      rules.status().message());
-    return rules.status();
-  }
-  if (Status s = InstallEnforcement(*rules); !s.ok()) {
-    spdlog::error("agent: reload rejected: {}", s.message());
-    (void)InstallEnforcement(engine_.rules());  // put the running policy's back
+  // The tree is read once, validated whole and compiled; the kernel half is
+  // put in force with one flip, and only then the userspace half replaced:
+  // a reload is all or nothing. Events wait in the ring meanwhile.
+  auto fresh = PolicyBundle::Load(opts_.policy_path);
+  Status s = fresh.ok() ? ApplyKernelPolicy(fresh->targets, fresh->rules, fresh->model_guard)
+                        : fresh.status();
+  if (!s.ok()) {
+    spdlog::error("agent: reload rejected, keeping the running policy: {}", s.message());
     EmitSelfAlert("NBW-SELF-001", "Policy reload rejected", Severity::kError,
                   "the new policy was rejected and the running one stays in force: " + s.message());
     return s;
   }
-  if (Status s = ApplyModelPolicy(*model); !s.ok()) {
-    spdlog::error("agent: reload: {}", s.message());
-  }
-  model_policy_ = std::make_shared<const ModelGuardPolicy>(std::move(model).value());
+  PolicyBundle& p = *fresh;
+  model_policy_ = std::make_shared<const ModelGuardPolicy>(std::move(p.model_guard));
   guard_->SetPolicy(model_policy_);
-  targets_ = std::move(fresh).value();
-  engine_.Replace(std::move(rules).value());
-  for (const auto& prefix : targets_.CommPrefixes()) {
-    if (Status s = sensor_->AddCandidateComm(prefix); !s.ok()) {
-      spdlog::error("agent: reload: {}", s.message());
-    }
-  }
-  // Prefixes of removed selectors stay in the kernel prefilter; the
-  // userspace decision (Match) is what counts, they only cost a decision.
-  policy_version_ = PolicyVersion(opts_.policy_path);
+  targets_ = std::move(p.targets);
+  engine_.Replace(std::move(p.rules));
+  policy_version_ = p.version;
   spdlog::info("agent: reloaded policy from {}: {} selectors, {} rules, version {}",
                opts_.policy_path, targets_.selectors().size(), engine_.rules().rules().size(),
                policy_version_);
   return Status::Ok();
 }
 
-uint32_t Agent::RoleId(const std::string& role) {
-  auto [it, inserted] = role_ids_.try_emplace(role, static_cast<uint32_t>(role_ids_.size() + 1));
-  return it->second;
-}
-
-Status Agent::InstallEnforcement(const RuleSet& rules) {
-  sensor_->ClearEnforcement();
-  uint32_t rule_no = 0;
-  size_t kills = 0, denies = 0;
-  for (const auto& r : rules.rules()) {
-    rule_no++;
-    std::vector<uint32_t> roles;
-    for (const auto& name : r->roles) roles.push_back(RoleId(name));
-    if (roles.empty()) roles.push_back(Sensor::kAnyRole);
-    if (r->action != RuleAction::kAlert && r->kernel.model_window) {
-      const bool kill = r->action == RuleAction::kKill;
-      if (!kill && !sensor_->connect_hooks_attached()) {
-        return Status::Error(r->source, fmt::format("rule {}: action 'deny' needs the cgroup "
-                                                    "connect hooks, which did not attach here",
-                                                    r->id));
-      }
-      for (uint32_t role : roles) {
-        if (Status s = sensor_->AddModelEnforcement(
-                role, kill ? NBW_MODEL_KILL_EXEC : NBW_MODEL_DENY_CONNECT);
-            !s.ok()) {
-          return s.Wrap(r->id);
-        }
-        (kill ? kills : denies)++;
-      }
-    } else if (r->action == RuleAction::kKill) {
-      for (uint32_t role : roles) {
-        for (const auto& n : r->kernel.exec_names) {
-          if (Status s = sensor_->AddKillExec(role, n, rule_no); !s.ok()) return s.Wrap(r->id);
-          kills++;
-        }
-      }
-    } else if (r->action == RuleAction::kDeny) {
-      if (!sensor_->connect_hooks_attached()) {
-        return Status::Error(r->source, fmt::format("rule {}: action 'deny' needs the cgroup "
-                                                    "connect hooks, which did not attach here",
-                                                    r->id));
-      }
-      std::vector<uint16_t> ports = r->kernel.ports;
-      if (ports.empty()) ports.push_back(0);
-      for (uint32_t role : roles) {
-        for (const auto& a : r->kernel.addrs) {
-          for (uint16_t port : ports) {
-            if (Status s = sensor_->AddDenyConnect(role, a.family, a.bytes, port, rule_no);
-                !s.ok()) {
-              return s.Wrap(r->id);
-            }
-            denies++;
-          }
-        }
-      }
-    }
-  }
+Status Agent::ApplyKernelPolicy(const TargetSet& targets, const RuleSet& rules,
+                                const ModelGuardPolicy& model_guard) {
+  auto kernel = CompileKernelPolicy(targets, rules, model_guard, role_ids_);
+  if (!kernel.ok()) return kernel.status();
+  if (Status s = sensor_->ApplyPolicy(*kernel); !s.ok()) return s;
   size_t kernel_rules = 0;
   for (const auto& r : rules.rules()) kernel_rules += r->action != RuleAction::kAlert;
   spdlog::info(
       "agent: {} rules judged in userspace (alert), {} enforced in the kernel "
-      "({} kill-on-exec entries, {} deny-connect entries)",
-      rules.rules().size() - kernel_rules, kernel_rules, kills, denies);
+      "({} kill-on-exec entries, {} deny-connect entries, {} model-window roles, "
+      "{} comm prefixes)",
+      rules.rules().size() - kernel_rules, kernel_rules, kernel->kill_exec.size(),
+      kernel->deny_connect.size(), kernel->model_enforce.size(), kernel->candidate_comms.size());
   return Status::Ok();
 }
 

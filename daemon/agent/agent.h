@@ -30,6 +30,7 @@
 #include "alert/limiter.h"
 #include "engine/engine.h"
 #include "guard/model_guard.h"
+#include "policy/policy_bundle.h"
 #include "policy/rules.h"
 #include "policy/targets.h"
 #include "process/process_table.h"
@@ -93,13 +94,9 @@ class RecentWriteLog : public RecentWrites {
   std::deque<std::string> order_;
 };
 
-// The policy tree's version: a sha256 prefix over its files' names and text.
-std::string PolicyVersion(const std::string& path);
-
 class Agent {
  public:
-  Agent(boost::asio::io_context& io, AgentOptions opts, TargetSet targets, RuleSet rules,
-        ModelGuardPolicy model_policy);
+  Agent(boost::asio::io_context& io, AgentOptions opts, PolicyBundle policy);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -143,7 +140,6 @@ class Agent {
   void HoldAlert(const Rule& rule, std::string_view action, const EvalContext& ctx);
   void ReleaseHeldAlerts(uint64_t window_id, bool timed_out);
   void ReleaseExpiredAlerts();
-  Status ApplyModelPolicy(const ModelGuardPolicy& p);
   static constexpr std::chrono::seconds kAlertHold{10};
   static constexpr std::chrono::seconds kStopDrain{2};
   // An alert about nbwarden itself (a rejected reload, ...).
@@ -157,7 +153,12 @@ class Agent {
   // Alerts the limiter folded, once their window ends (final: all of them).
   void ReportFolds(bool final);
   void ReportStats(bool final);
-  Status Reload();
+  [[nodiscard]] Status Reload();
+  // Puts the kernel half of a policy in force (one flip, all or nothing),
+  // logging what it holds. Fails, with the running policy still in force,
+  // if it does not compile or apply.
+  [[nodiscard]] Status ApplyKernelPolicy(const TargetSet& targets, const RuleSet& rules,
+                                         const ModelGuardPolicy& model_guard);
   // Everything `nbwarden status` shows (the status file, the control socket).
   nlohmann::json StatusJson(bool final);
   // The control socket and the metrics endpoint (agent_control.cc). Control
@@ -183,10 +184,7 @@ class Agent {
   std::string MetricsText();
   // Role names to the ids the kernel's tracked map carries (enforcement
   // keys on them). Stable for the daemon's lifetime.
-  uint32_t RoleId(const std::string& role);
-  // Fills the kernel's kill/deny maps from the rules. Fails if a deny rule
-  // exists and the connect hooks could not be attached.
-  Status InstallEnforcement(const RuleSet& rules);
+  uint32_t RoleId(const std::string& role) { return role_ids_.Id(role); }
 
   boost::asio::io_context& io_;
   std::function<void()> on_stopping_;
@@ -222,7 +220,7 @@ class Agent {
   std::string line_;            // reused for every event line
   bool line_is_event_ = false;  // line_ holds the current event's rendering
   std::string alert_line_;
-  std::map<std::string, uint32_t> role_ids_;
+  RoleIds role_ids_;
   RecentWriteLog writes_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> recently_rejected_;
   std::shared_ptr<const ModelGuardPolicy> model_policy_;

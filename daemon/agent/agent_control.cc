@@ -4,7 +4,6 @@
 // reply) and Prometheus metrics with a health check over HTTP on loopback.
 // Control connections are bounded in number and time, so no peer can take
 // the fds model scans need; running short is alert NBW-SELF-004.
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,7 +20,6 @@
 #include "agent/agent.h"
 #include "common/fd_budget.h"
 #include "common/peer.h"
-#include "common/policy_files.h"
 
 namespace nbw {
 
@@ -30,30 +28,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using local = asio::local::stream_protocol;
 using tcp = asio::ip::tcp;
-
-std::string PolicyVersion(const std::string& path) {
-  auto files = ReadPolicyFiles(path);
-  if (!files.ok()) return "";
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  for (const auto& f : *files) {
-    // Relative names: the same tree installed elsewhere is the same version.
-    const std::string name = std::filesystem::path(f.path).lexically_relative(path).string();
-    EVP_DigestUpdate(ctx, name.data(), name.size() + 1);
-    EVP_DigestUpdate(ctx, f.text.data(), f.text.size());
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, md, &n);
-  EVP_MD_CTX_free(ctx);
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < 8 && i < n; i++) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
-}
 
 Status Agent::StartControl() {
   if (opts_.control_path.empty()) return Status::Ok();

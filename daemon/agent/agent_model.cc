@@ -8,11 +8,6 @@
 
 namespace nbw {
 
-Status Agent::ApplyModelPolicy(const ModelGuardPolicy& p) {
-  if (Status s = sensor_->SetModelExtensions(p.extensions()); !s.ok()) return s;
-  return sensor_->SetModelGrace(p.grace());
-}
-
 void Agent::OnModelEvent(const Event& ev, ProcessInfo& p) {
   Emit(ev, &p);
   model_events_[ev.args[5]] = PendingModelEvent{ev, p};

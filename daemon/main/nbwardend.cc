@@ -93,13 +93,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto targets = nbw::TargetSet::LoadPath(policies);
-  auto rules =
-      targets.ok() ? nbw::RuleSet::LoadPath(policies) : nbw::Result<nbw::RuleSet>(targets.status());
-  auto model = rules.ok() ? nbw::ModelGuardPolicy::LoadPath(policies)
-                          : nbw::Result<nbw::ModelGuardPolicy>(rules.status());
-  if (!model.ok()) {
-    std::fprintf(stderr, "nbwardend: policy error: %s\n", model.status().message().c_str());
+  auto policy = nbw::PolicyBundle::Load(policies);
+  if (!policy.ok()) {
+    std::fprintf(stderr, "nbwardend: policy error: %s\n", policy.status().message().c_str());
     return 1;
   }
 
@@ -164,8 +160,7 @@ int main(int argc, char** argv) {
   opts.stats_interval = std::chrono::milliseconds(status_interval_ms);
   opts.sensor.ringbuf_bytes = ringbuf_mb << 20;
   opts.out = out;
-  nbw::Agent agent(io, opts, std::move(targets).value(), std::move(rules).value(),
-                   std::move(model).value());
+  nbw::Agent agent(io, opts, std::move(policy).value());
   agent_ptr = &agent;
   if (nbw::Status s = agent.Start(); !s.ok()) {
     std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());

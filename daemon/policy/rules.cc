@@ -666,8 +666,12 @@ Result<RuleSet> RuleSet::LoadString(const std::string& yaml, const std::string& 
 Result<RuleSet> RuleSet::LoadPath(const std::string& path) {
   auto files = ReadPolicyFiles(path);
   if (!files.ok()) return files.status();
+  return LoadFiles(*files);
+}
+
+Result<RuleSet> RuleSet::LoadFiles(const std::vector<PolicyFile>& files) {
   std::vector<YAML::Node> roots;
-  for (const auto& f : *files) {
+  for (const auto& f : files) {
     auto root = ParseYaml(f.text, f.path);
     if (!root.ok()) return root.status();
     roots.push_back(std::move(root).value());
@@ -675,10 +679,10 @@ Result<RuleSet> RuleSet::LoadPath(const std::string& path) {
   RuleSet set;
   // Lists first, from every file, so a rule may use a list defined anywhere.
   for (size_t i = 0; i < roots.size(); i++) {
-    if (Status s = set.AddLists(roots[i], (*files)[i].path); !s.ok()) return s;
+    if (Status s = set.AddLists(roots[i], files[i].path); !s.ok()) return s;
   }
   for (size_t i = 0; i < roots.size(); i++) {
-    if (Status s = set.AddRules(roots[i], (*files)[i].path); !s.ok()) return s;
+    if (Status s = set.AddRules(roots[i], files[i].path); !s.ok()) return s;
   }
   set.Index();
   return set;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/policy_files.h"
 #include "common/status.h"
 #include "policy/fields.h"
 
@@ -91,6 +92,7 @@ struct Rule {
 class RuleSet {
  public:
   static Result<RuleSet> LoadPath(const std::string& path);
+  static Result<RuleSet> LoadFiles(const std::vector<PolicyFile>& files);
   static Result<RuleSet> LoadString(const std::string& yaml, const std::string& origin);
   RuleSet(RuleSet&&) = default;
   RuleSet& operator=(RuleSet&&) = default;

@@ -116,8 +116,13 @@ Result<TargetSet> TargetSet::LoadString(const std::string& yaml, const std::stri
 Result<TargetSet> TargetSet::LoadPath(const std::string& path) {
   auto files = ReadPolicyFiles(path);
   if (!files.ok()) return files.status();
+  return LoadFiles(*files, path);
+}
+
+Result<TargetSet> TargetSet::LoadFiles(const std::vector<PolicyFile>& files,
+                                       const std::string& path) {
   TargetSet set;
-  for (const auto& f : *files) {
+  for (const auto& f : files) {
     if (Status s = set.Add(f.text, f.path); !s.ok()) return s;
   }
   if (set.selectors_.empty()) {

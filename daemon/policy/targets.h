@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/policy_files.h"
 #include "common/status.h"
 
 namespace nbw {
@@ -33,6 +34,8 @@ class TargetSet {
  public:
   // Loads every *.yaml/*.yml in `dir` (or one file). Errors name file:line:col.
   static Result<TargetSet> LoadPath(const std::string& path);
+  // The same from files already read (PolicyBundle reads the tree once).
+  static Result<TargetSet> LoadFiles(const std::vector<PolicyFile>& files, const std::string& path);
   static Result<TargetSet> LoadString(const std::string& yaml, const std::string& origin);
 
   // First selector that matches, in file order. comm is the kernel's comm.

@@ -134,8 +134,12 @@ Result<ModelGuardPolicy> ModelGuardPolicy::LoadString(const std::string& yaml,
 Result<ModelGuardPolicy> ModelGuardPolicy::LoadPath(const std::string& path) {
   auto files = ReadPolicyFiles(path);
   if (!files.ok()) return files.status();
+  return LoadFiles(*files);
+}
+
+Result<ModelGuardPolicy> ModelGuardPolicy::LoadFiles(const std::vector<PolicyFile>& files) {
   ModelGuardPolicy p;
-  for (const auto& f : *files) {
+  for (const auto& f : files) {
     if (Status s = p.Add(f.text, f.path); !s.ok()) return s;
   }
   return p;

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/policy_files.h"
 #include "common/status.h"
 #include "scan/report.h"
 
@@ -29,6 +30,7 @@ class ModelGuardPolicy {
   // Every policy file under `path` (a directory or one file); sections in
   // several files are merged. Errors name file:line:col.
   static Result<ModelGuardPolicy> LoadPath(const std::string& path);
+  static Result<ModelGuardPolicy> LoadFiles(const std::vector<PolicyFile>& files);
   static Result<ModelGuardPolicy> LoadString(const std::string& yaml, const std::string& origin);
 
   struct Judgement {

@@ -34,7 +34,30 @@ static_assert(sizeof(struct nbw_kill_key) == 20 && offsetof(struct nbw_kill_key,
 static_assert(sizeof(struct nbw_deny_key) == 24 && offsetof(struct nbw_deny_key, addr) == 8);
 static_assert(sizeof(struct nbw_model_ext_key) == 12);
 
-namespace {}  // namespace
+namespace {
+
+// A new, empty map shaped as a policy map's inner template (bpf/maps.h).
+Result<UniqueFd> NewPolicyMap(uint32_t type, uint32_t key_size, uint32_t value_size,
+                              uint32_t max_entries, uint32_t flags, const char* name) {
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = flags);
+  int fd = bpf_map_create(static_cast<enum bpf_map_type>(type), name, key_size, value_size,
+                          max_entries, &o);
+  if (fd < 0) return Status::FromErrno(fmt::format("creating map {}", name), errno);
+  return UniqueFd(fd);
+}
+
+// One entry into a new policy map; a full map says how much it holds.
+Status PutEntry(int fd, const void* key, const void* value, uint32_t max_entries,
+                std::string_view what) {
+  if (bpf_map_update_elem(fd, key, value, BPF_ANY) == 0) return Status::Ok();
+  if (errno == E2BIG || errno == ENOSPC) {
+    return Status::Error(what,
+                         fmt::format("more entries than the kernel map holds ({})", max_entries));
+  }
+  return Status::FromErrno(what, errno);
+}
+
+}  // namespace
 
 void Sensor::SkelDeleter::operator()(sensor_bpf* s) const {
   sensor_bpf__destroy(s);
@@ -71,6 +94,17 @@ Result<std::unique_ptr<Sensor>> Sensor::Start(const SensorOptions& opts, EventFn
   }
   if (int err = bpf_map__set_max_entries(s->skel_->maps.tracked, opts.max_tracked); err) {
     return LibbpfError("sizing tracked map", err);
+  }
+  // The policy maps' inner shapes, read before load frees libbpf's templates.
+  for (auto [i, outer] : {std::pair{kCandidateComms, s->skel_->maps.candidate_comms},
+                          std::pair{kKillExec, s->skel_->maps.kill_exec},
+                          std::pair{kDenyConnect, s->skel_->maps.deny_connect},
+                          std::pair{kModelEnforce, s->skel_->maps.model_enforce},
+                          std::pair{kModelExts, s->skel_->maps.model_exts}}) {
+    const struct bpf_map* t = bpf_map__inner_map(outer);
+    if (!t) return Status::Error(bpf_map__name(outer), "has no inner map (bpf/maps.h)");
+    s->policy_shapes_[i] = {bpf_map__type(t), bpf_map__key_size(t), bpf_map__value_size(t),
+                            bpf_map__max_entries(t), bpf_map__map_flags(t)};
   }
   // The cgroup hooks need a cgroup fd: attached by AttachConnectHooks().
   bpf_program__set_autoattach(s->skel_->progs.nbw_connect4, false);
@@ -206,89 +240,101 @@ Status Sensor::AttachConnectHooks() {
   return Status::Ok();
 }
 
-Status Sensor::AddKillExec(uint32_t role, std::string_view comm, uint32_t rule_no) {
-  struct nbw_kill_key k = {};
-  k.role = role;
-  std::memcpy(k.comm, comm.data(), std::min(comm.size(), sizeof k.comm - 1));
-  int err =
-      bpf_map__update_elem(skel_->maps.kill_exec, &k, sizeof k, &rule_no, sizeof rule_no, BPF_ANY);
-  if (err) return Status::FromErrno(fmt::format("kill rule for '{}'", comm), err);
-  return Status::Ok();
-}
-
-Status Sensor::AddDenyConnect(uint32_t role, int family, std::span<const uint8_t> addr,
-                              uint16_t port, uint32_t rule_no) {
-  struct nbw_deny_key k = {};
-  k.role = role;
-  k.family = static_cast<uint16_t>(family);
-  k.port = port;
-  std::memcpy(k.addr, addr.data(), std::min(addr.size(), sizeof k.addr));
-  int err = bpf_map__update_elem(skel_->maps.deny_connect, &k, sizeof k, &rule_no, sizeof rule_no,
-                                 BPF_ANY);
-  if (err) return Status::FromErrno("deny rule", err);
-  return Status::Ok();
-}
-
-Status Sensor::SetModelExtensions(const std::vector<std::string>& exts) {
-  const struct bpf_map* m = skel_->maps.model_exts;
-  struct nbw_model_ext_key k = {}, next = {};
-  std::vector<nbw_model_ext_key> old;
-  const void* prev = nullptr;
-  while (bpf_map__get_next_key(m, prev, &next, sizeof next) == 0) {
-    old.push_back(next);
-    k = next;
-    prev = &k;
+Status Sensor::ApplyPolicy(const KernelPolicy& p) {
+  if (!p.needs_connect_hooks.empty() && !connect_hooks_) {
+    return Status::Error(p.needs_connect_hooks,
+                         "action 'deny' needs the cgroup connect hooks, which did not attach here");
   }
-  for (const auto& o : old) bpf_map__delete_elem(m, &o, sizeof o, 0);
-  for (const auto& e : exts) {
+  static constexpr const char* kNames[kMaps] = {"nbw_cand_comms", "nbw_kill_exec", "nbw_deny_conn",
+                                                "nbw_model_enf", "nbw_model_exts"};
+  std::array<UniqueFd, kMaps> maps;
+  for (size_t i = 0; i < kMaps; i++) {
+    const MapShape& m = policy_shapes_[i];
+    auto fd = NewPolicyMap(m.type, m.key_size, m.value_size, m.max_entries, m.flags, kNames[i]);
+    if (!fd.ok()) return fd.status();
+    maps[i] = std::move(fd).value();
+  }
+  auto put = [&](PolicyMap m, const void* key, const void* value, std::string_view what) {
+    return PutEntry(maps[m].get(), key, value, policy_shapes_[m].max_entries, what);
+  };
+  for (std::string_view prefix : p.candidate_comms) {
+    struct {
+      uint32_t prefixlen;
+      char comm[NBW_COMM_LEN];
+    } key{};
+    const bool exact = prefix.ends_with('$');
+    if (exact) prefix.remove_suffix(1);
+    if (prefix.empty() || prefix.size() >= NBW_COMM_LEN) {
+      return Status::Error("comm prefix", fmt::format("'{}' must be 1-15 bytes", prefix));
+    }
+    std::memcpy(key.comm, prefix.data(), prefix.size());
+    // Exact: include the NUL that ends the kernel's comm in the prefix.
+    key.prefixlen = static_cast<uint32_t>((prefix.size() + (exact ? 1 : 0)) * 8);
+    const uint32_t one = 1;
+    if (Status s = put(kCandidateComms, &key, &one, fmt::format("comm prefix '{}'", prefix));
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& [e, rule_no] : p.kill_exec) {
+    struct nbw_kill_key k = {};
+    k.role = e.role;
+    std::memcpy(k.comm, e.comm.data(), std::min(e.comm.size(), sizeof k.comm - 1));
+    if (Status s = put(kKillExec, &k, &rule_no, fmt::format("kill rule for '{}'", e.comm));
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& [e, rule_no] : p.deny_connect) {
+    struct nbw_deny_key k = {};
+    k.role = e.role;
+    k.family = static_cast<uint16_t>(e.family);
+    k.port = e.port;
+    if (e.addr.size() > sizeof k.addr) return Status::Error("deny rule", "address too long");
+    std::memcpy(k.addr, e.addr.data(), e.addr.size());
+    if (Status s = put(kDenyConnect, &k, &rule_no, "deny rule"); !s.ok()) return s;
+  }
+  for (const auto& [role, what] : p.model_enforce) {
+    if (Status s = put(kModelEnforce, &role, &what, "model-window enforcement"); !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& e : p.model_exts) {
+    struct nbw_model_ext_key k = {};
     if (e.size() < 2 || e[0] != '.' || e.size() - 1 > sizeof k.ext - 1) {
       return Status::Error("model extension", fmt::format("'{}' is not '.suffix'", e));
     }
-    struct nbw_model_ext_key key = {};
-    std::memcpy(key.ext, e.data() + 1, e.size() - 1);
-    uint32_t one = 1;
-    if (int err = bpf_map__update_elem(m, &key, sizeof key, &one, sizeof one, BPF_ANY)) {
-      return Status::FromErrno(fmt::format("model extension '{}'", e), err);
+    std::memcpy(k.ext, e.data() + 1, e.size() - 1);
+    const uint32_t one = 1;
+    if (Status s = put(kModelExts, &k, &one, fmt::format("model extension '{}'", e)); !s.ok()) {
+      return s;
     }
   }
-  return Status::Ok();
-}
-
-Status Sensor::SetModelGrace(std::chrono::nanoseconds grace) {
-  uint32_t zero = 0;
+  const uint32_t next = policy_slot_ ^ 1u;
   // A window whose file is never closed (leaked fd) still ends.
   constexpr uint64_t kMaxOpenNs = 600'000'000'000;
-  struct nbw_model_cfg cfg = {static_cast<uint64_t>(grace.count()), kMaxOpenNs};
-  int err =
-      bpf_map__update_elem(skel_->maps.model_cfg, &zero, sizeof zero, &cfg, sizeof cfg, BPF_ANY);
-  if (err) return Status::FromErrno("model grace", err);
-  return Status::Ok();
-}
-
-Status Sensor::AddModelEnforcement(uint32_t role, uint32_t what) {
-  uint32_t cur = 0;
-  bpf_map__lookup_elem(skel_->maps.model_enforce, &role, sizeof role, &cur, sizeof cur, 0);
-  cur |= what;
-  int err = bpf_map__update_elem(skel_->maps.model_enforce, &role, sizeof role, &cur, sizeof cur,
-                                 BPF_ANY);
-  if (err) return Status::FromErrno("model-window enforcement", err);
-  return Status::Ok();
-}
-
-void Sensor::ClearEnforcement() {
-  for (const struct bpf_map* m :
-       {skel_->maps.kill_exec, skel_->maps.deny_connect, skel_->maps.model_enforce}) {
-    const size_t ksz = bpf_map__key_size(m);
-    std::vector<uint8_t> key(ksz), next(ksz);
-    std::vector<std::vector<uint8_t>> keys;
-    const void* prev = nullptr;
-    while (bpf_map__get_next_key(m, prev, next.data(), ksz) == 0) {
-      keys.push_back(next);
-      key = next;
-      prev = key.data();
-    }
-    for (const auto& k : keys) bpf_map__delete_elem(m, k.data(), ksz, 0);
+  const struct nbw_model_cfg cfg = {static_cast<uint64_t>(p.model_grace.count()), kMaxOpenNs};
+  if (int err = bpf_map__update_elem(skel_->maps.model_cfg, &next, sizeof next, &cfg, sizeof cfg,
+                                     BPF_ANY)) {
+    return Status::FromErrno("model grace", err);
   }
+  // The new generation in the outer maps' unused slot, then the one flip.
+  const std::array<struct bpf_map*, kMaps> outer = {
+      skel_->maps.candidate_comms, skel_->maps.kill_exec, skel_->maps.deny_connect,
+      skel_->maps.model_enforce, skel_->maps.model_exts};
+  for (size_t i = 0; i < kMaps; i++) {
+    const uint32_t fd = static_cast<uint32_t>(maps[i].get());
+    if (int err = bpf_map__update_elem(outer[i], &next, sizeof next, &fd, sizeof fd, BPF_ANY)) {
+      return Status::FromErrno(fmt::format("installing {}", kNames[i]), err);
+    }
+  }
+  const uint32_t zero = 0;
+  if (int err = bpf_map__update_elem(skel_->maps.policy_gen, &zero, sizeof zero, &next, sizeof next,
+                                     BPF_ANY)) {
+    return Status::FromErrno("switching the policy generation", err);
+  }
+  policy_slot_ = next;
+  return Status::Ok();
 }
 
 size_t Sensor::SweepInflight() {
@@ -303,23 +349,6 @@ size_t Sensor::SweepInflight() {
   }
   for (uint64_t k : stale) bpf_map__delete_elem(m, &k, sizeof k, 0);
   return stale.size();
-}
-
-Status Sensor::AddCandidateComm(std::string_view prefix) {
-  struct nbw_comm_key key = {};
-  bool exact = prefix.ends_with('$');
-  if (exact) prefix.remove_suffix(1);
-  if (prefix.empty() || prefix.size() >= NBW_COMM_LEN) {
-    return Status::Error("comm prefix", fmt::format("'{}' must be 1-15 bytes", prefix));
-  }
-  std::memcpy(key.comm, prefix.data(), prefix.size());
-  // Exact: include the NUL that ends the kernel's comm in the prefix.
-  key.prefixlen = static_cast<uint32_t>((prefix.size() + (exact ? 1 : 0)) * 8);
-  uint32_t one = 1;
-  int err = bpf_map__update_elem(skel_->maps.candidate_comms, &key, sizeof key, &one, sizeof one,
-                                 BPF_ANY);
-  if (err) return Status::FromErrno(fmt::format("adding comm prefix '{}'", prefix), err);
-  return Status::Ok();
 }
 
 SensorCounters Sensor::Counters() const {

@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "sensor/event.h"
+#include "sensor/kernel_policy.h"
 
 struct sensor_bpf;
 struct ring_buffer;
@@ -68,7 +69,6 @@ class Sensor {
   // role: the target's role id (in-kernel enforcement keys on it).
   Status Track(uint32_t tgid, KernelTrack state, uint32_t role = 0, bool only_if_present = false);
   Status Untrack(uint32_t tgid);
-  Status AddCandidateComm(std::string_view prefix);  // trailing '$' = exact
   bool IsTracked(uint32_t tgid) const;
 
   // In-kernel enforcement. Roles are ids; kAnyRole applies to all.
@@ -76,19 +76,12 @@ class Sensor {
   // Attaches the cgroup connect4/connect6 hooks at the cgroup v2 root.
   Status AttachConnectHooks();
   bool connect_hooks_attached() const { return connect_hooks_; }
-  // Kill at exec when the new comm is `comm` (first 15 bytes).
-  Status AddKillExec(uint32_t role, std::string_view comm, uint32_t rule_no);
-  // Refuse connect() to addr (4 or 16 bytes, network order), port 0 = any.
-  Status AddDenyConnect(uint32_t role, int family, std::span<const uint8_t> addr, uint16_t port,
-                        uint32_t rule_no);
-  void ClearEnforcement();  // kill/deny entries and the model-window ones
-
-  // The model-load guard. Extensions lower case with the dot (".pt"),
-  // replacing the set; the grace a window outlives its file's close;
-  // NBW_MODEL_* enforcement inside windows for a role.
-  Status SetModelExtensions(const std::vector<std::string>& exts);
-  Status SetModelGrace(std::chrono::nanoseconds grace);
-  Status AddModelEnforcement(uint32_t role, uint32_t what);
+  // Puts `policy` in force as a whole (bpf/maps.h: two generations): fresh
+  // maps for the generation not in use are filled completely, then one
+  // update flips the generation the programs read. On error nothing the
+  // kernel reads has changed: the running policy stays fully in force.
+  // Fails if the policy has deny rules and the connect hooks did not attach.
+  [[nodiscard]] Status ApplyPolicy(const KernelPolicy& policy);
   // Deletes enter/exit pairing entries of threads no longer tracked (left
   // behind when a process is untracked mid-syscall). Returns how many.
   size_t SweepInflight();
@@ -119,6 +112,14 @@ class Sensor {
   std::unique_ptr<uint64_t, BitsUnmapper> bits_{nullptr, BitsUnmapper{0}};
   size_t bits_words_ = 0;
   bool connect_hooks_ = false;
+  // The policy maps of bpf/maps.h with two generations, and the shape of
+  // their inner maps (libbpf frees its templates at load: kept from open).
+  enum PolicyMap { kCandidateComms, kKillExec, kDenyConnect, kModelEnforce, kModelExts, kMaps };
+  struct MapShape {
+    uint32_t type = 0, key_size = 0, value_size = 0, max_entries = 0, flags = 0;
+  };
+  std::array<MapShape, kMaps> policy_shapes_{};
+  uint32_t policy_slot_ = 0;  // the generation in force (policy_gen)
   int64_t realtime_offset_ns_ = 0;
   uint64_t decode_errors_ = 0;
   int batch_ = 0;

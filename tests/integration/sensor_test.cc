@@ -662,17 +662,19 @@ class ModelWindowTest : public SensorTest {
   void SetUp() override {
     SensorTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    Sensor& s = SensorHarness::Get().sensor();
-    ASSERT_TRUE(s.SetModelExtensions({".pt", ".pkl"}).ok());
-    ASSERT_TRUE(s.SetModelGrace(std::chrono::milliseconds(100)).ok());
+    ASSERT_TRUE(SensorHarness::Get().sensor().ApplyPolicy(Policy()).ok());
   }
   void TearDown() override {
     if (geteuid() == 0) {
-      Sensor& s = SensorHarness::Get().sensor();
-      s.ClearEnforcement();
-      (void)s.SetModelExtensions({});
+      EXPECT_TRUE(SensorHarness::Get().sensor().ApplyPolicy({}).ok());
     }
     SensorTest::TearDown();
+  }
+  static KernelPolicy Policy() {
+    KernelPolicy p;
+    p.model_exts = {".pt", ".pkl"};
+    p.model_grace = std::chrono::milliseconds(100);
+    return p;
   }
   void Write(const std::string& name, const std::string& bytes) {
     std::ofstream(dir_ + "/" + name, std::ios::binary) << bytes;
@@ -745,10 +747,9 @@ TEST_F(ModelWindowTest, TheWindowOutlivesTheCloseByTheGraceOnly) {
 }
 
 TEST_F(ModelWindowTest, KillEnforcementStopsTheChildBeforeItRuns) {
-  ASSERT_TRUE(SensorHarness::Get()
-                  .sensor()
-                  .AddModelEnforcement(Sensor::kAnyRole, NBW_MODEL_KILL_EXEC)
-                  .ok());
+  KernelPolicy p = Policy();
+  p.model_enforce[KernelPolicy::kAnyRole] = NBW_MODEL_KILL_EXEC;
+  ASSERT_TRUE(SensorHarness::Get().sensor().ApplyPolicy(p).ok());
   Write("evil.pt", kPickleHead);
   auto r = Run({"model-load", dir_ + "/evil.pt", "-1"});
   ASSERT_EQ(ExitCode(r), 0);
