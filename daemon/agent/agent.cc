@@ -60,9 +60,14 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, PolicyBundle policy
       signals_(io),
       stats_timer_(io),
       drain_timer_(io),
-      model_policy_(std::make_shared<const ModelGuardPolicy>(std::move(policy.model_guard))) {}
+      model_policy_(std::make_shared<const ModelGuardPolicy>(std::move(policy.model_guard))) {
+  if (opts_.router) opts_.router->SetDropObserver(this);
+}
 
-Agent::~Agent() = default;
+Agent::~Agent() {
+  // After this no worker is in OnSinkDrops or will call it again.
+  if (opts_.router) opts_.router->SetDropObserver(nullptr);
+}
 
 Status Agent::Start() {
   started_ = std::chrono::steady_clock::now();
@@ -346,11 +351,17 @@ void Agent::WriteLine(const std::string& line) {
   std::fputc('\n', opts_.out);
 }
 
-void Agent::ReportSinkDrops(const std::string& sink, uint64_t dropped) {
-  EmitSelfAlert("NBW-SELF-002", "Alerts dropped by a sink", Severity::kCritical,
-                fmt::format("sink {} dropped {} alert(s) while its receiver was down and its "
-                            "spool full",
-                            sink, dropped));
+// On a sink's worker thread. The Agent outlives every call: ~Agent
+// unregisters, and SetDropObserver waits for a call in progress. The posted
+// handler runs only inside io_.run(), which returns before the Agent is
+// destroyed (as for all of its timer and socket handlers, which capture this).
+void Agent::OnSinkDrops(std::string_view sink, uint64_t dropped) {
+  boost::asio::post(io_, [this, sink = std::string(sink), dropped] {
+    EmitSelfAlert("NBW-SELF-002", "Alerts dropped by a sink", Severity::kCritical,
+                  fmt::format("sink {} dropped {} alert(s) while its receiver was down and its "
+                              "spool full",
+                              sink, dropped));
+  });
 }
 
 void Agent::WriteAlert(const std::string& line) {

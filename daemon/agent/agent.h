@@ -94,10 +94,11 @@ class RecentWriteLog : public RecentWrites {
   std::deque<std::string> order_;
 };
 
-class Agent {
+// Registers itself as the router's drop observer for its whole life.
+class Agent final : public SinkDropObserver {
  public:
   Agent(boost::asio::io_context& io, AgentOptions opts, PolicyBundle policy);
-  ~Agent();
+  ~Agent() override;
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
@@ -110,7 +111,8 @@ class Agent {
 
   // A sink dropped alerts (its spool was full): raised as an alert of its
   // own, which every sink gets (the one that dropped, now delivering, too).
-  void ReportSinkDrops(const std::string& sink, uint64_t dropped);
+  // From the sink's worker thread: the alert is raised on the loop.
+  void OnSinkDrops(std::string_view sink, uint64_t dropped) override;
 
   const AgentCounters& counters() const { return counters_; }
   SensorCounters sensor_counters() const;

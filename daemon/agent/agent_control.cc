@@ -5,7 +5,6 @@
 // Control connections are bounded in number and time, so no peer can take
 // the fds model scans need; running short is alert NBW-SELF-004.
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/read_until.hpp>
@@ -50,15 +49,16 @@ Status Agent::StartControl() {
     }
     ec.clear();
   }
-  ::unlink(opts_.control_path.c_str());
   control_ = std::make_unique<local::acceptor>(io_);
   control_->open(local(), ec);
-  const mode_t old = umask(0177);
-  if (!ec) control_->bind(local::endpoint(opts_.control_path), ec);
-  umask(old);
-  if (!ec) control_->listen(16, ec);
   if (ec) return Status::Error("control socket " + opts_.control_path, ec.message());
-  if (Status s = RestrictSocketFile(opts_.control_path, group); !s.ok()) return s;
+  // Replaces the stale socket of a daemon that is gone.
+  if (Status s = BindRestrictedSocket(control_->native_handle(), opts_.control_path, group);
+      !s.ok()) {
+    return s.Wrap("control socket");
+  }
+  control_->listen(16, ec);
+  if (ec) return Status::Error("control socket " + opts_.control_path, ec.message());
   control_group_ = group;
   control_conns_ = std::make_shared<ControlConnections>();
   control_backoff_ = std::make_unique<asio::steady_timer>(io_);

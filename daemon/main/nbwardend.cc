@@ -10,7 +10,6 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <cstring>
@@ -132,15 +131,9 @@ int main(int argc, char** argv) {
   std::setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
 
   boost::asio::io_context io;
-  // The sinks' workers report drops from their threads; the alert about it
-  // is raised on the agent's.
-  nbw::Agent* agent_ptr = nullptr;
-  auto router = nbw::AlertRouter::Start(
-      std::move(config), [&io, &agent_ptr](const std::string& sink, uint64_t dropped) {
-        boost::asio::post(io, [&agent_ptr, sink, dropped] {
-          if (agent_ptr) agent_ptr->ReportSinkDrops(sink, dropped);
-        });
-      });
+  // Outlives the agent, which is its drop observer from construction to
+  // destruction (Agent::OnSinkDrops).
+  auto router = nbw::AlertRouter::Start(std::move(config));
   if (!router.ok()) {
     std::fprintf(stderr, "nbwardend: sinks: %s\n", router.status().message().c_str());
     return 1;
@@ -161,7 +154,6 @@ int main(int argc, char** argv) {
   opts.sensor.ringbuf_bytes = ringbuf_mb << 20;
   opts.out = out;
   nbw::Agent agent(io, opts, std::move(policy).value());
-  agent_ptr = &agent;
   if (nbw::Status s = agent.Start(); !s.ok()) {
     std::fprintf(stderr, "nbwardend: %s\n", s.message().c_str());
     return 1;
@@ -184,7 +176,6 @@ int main(int argc, char** argv) {
     watchdog.cancel();
   });
   io.run();
-  agent_ptr = nullptr;
   (*router)->Stop();  // what is undelivered stays spooled for the next start
   std::fflush(out);
   return 0;

@@ -334,9 +334,8 @@ Result<DaemonConfig> DaemonConfig::Load(const std::string& path, const std::stri
   return Parse(*text, path, hostname);
 }
 
-Result<std::unique_ptr<AlertRouter>> AlertRouter::Start(DaemonConfig config, DropFn on_drop) {
+Result<std::unique_ptr<AlertRouter>> AlertRouter::Start(DaemonConfig config) {
   std::unique_ptr<AlertRouter> r(new AlertRouter());
-  r->on_drop_ = std::move(on_drop);
   if (!config.stream.path.empty()) {
     auto st = AlertStream::Start(config.stream);
     if (!st.ok()) return st.status();
@@ -366,6 +365,11 @@ Result<std::unique_ptr<AlertRouter>> AlertRouter::Start(DaemonConfig config, Dro
 
 AlertRouter::~AlertRouter() {
   Stop();
+}
+
+void AlertRouter::SetDropObserver(SinkDropObserver* observer) {
+  std::lock_guard lock(observer_mu_);
+  observer_ = observer;
 }
 
 void AlertRouter::Publish(std::string_view line) {
@@ -409,7 +413,12 @@ void AlertRouter::Run(Runner& r) {
     if (n == batch.size()) {
       if (!r.healthy.exchange(true)) spdlog::info("sink {}: delivering again", r.name);
       backoff = kMinBackoff;
-      if (uint64_t lost = r.unreported_drops.exchange(0); lost && on_drop_) on_drop_(r.name, lost);
+      if (r.unreported_drops.load() != 0) {
+        std::lock_guard lock(observer_mu_);
+        if (observer_) {
+          if (uint64_t lost = r.unreported_drops.exchange(0)) observer_->OnSinkDrops(r.name, lost);
+        }
+      }
       continue;
     }
     r.failures++;

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,14 +55,23 @@ struct SinkStats {
   std::string last_error;
 };
 
+// Told when a sink delivers again after dropping `dropped` alerts (its spool
+// was full), to raise an alert about it. Called on that sink's worker thread.
+class SinkDropObserver {
+ public:
+  virtual ~SinkDropObserver() = default;
+  virtual void OnSinkDrops(std::string_view sink, uint64_t dropped) = 0;
+};
+
 class AlertRouter {
  public:
-  // Called from a sink's worker thread when it delivers again after
-  // dropping `dropped` alerts: the caller raises an alert about it.
-  using DropFn = std::function<void(const std::string& sink, uint64_t dropped)>;
-
-  static Result<std::unique_ptr<AlertRouter>> Start(DaemonConfig config, DropFn on_drop);
+  static Result<std::unique_ptr<AlertRouter>> Start(DaemonConfig config);
   ~AlertRouter();
+
+  // The one observer of drops (nullptr: none; drops wait, counted, for the
+  // next one). Any thread. Returns only when no worker is inside the previous
+  // observer's OnSinkDrops, so its owner may be destroyed right after.
+  void SetDropObserver(SinkDropObserver* observer);
 
   // Any thread; never blocks on a receiver.
   void Publish(std::string_view alert_line);
@@ -78,7 +86,8 @@ class AlertRouter {
   struct Runner;
   AlertRouter() = default;
   void Run(Runner& r);
-  DropFn on_drop_;
+  std::mutex observer_mu_;
+  SinkDropObserver* observer_ = nullptr;  // guarded by observer_mu_
   std::vector<std::unique_ptr<Runner>> runners_;
   std::unique_ptr<AlertStream> stream_;
 };

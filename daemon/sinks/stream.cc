@@ -3,7 +3,6 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -73,17 +72,17 @@ Result<std::unique_ptr<AlertStream>> AlertStream::Start(const StreamConfig& c) {
   }
   std::error_code fec;
   std::filesystem::create_directories(std::filesystem::path(c.path).parent_path(), fec);
-  ::unlink(c.path.c_str());  // a stale socket from a previous run
   boost::system::error_code ec;
   s->acceptor_ = std::make_unique<local::acceptor>(s->io_);
   s->acceptor_->open(local(), ec);
-  // Not reachable before its mode is set: bind under a restrictive umask.
-  const mode_t old = umask(0177);
-  if (!ec) s->acceptor_->bind(local::endpoint(c.path), ec);
-  umask(old);
-  if (!ec) s->acceptor_->listen(64, ec);
   if (ec) return Status::Error("stream " + c.path, ec.message());
-  if (Status st = RestrictSocketFile(c.path, s->group_); !st.ok()) return st;
+  // Replaces a stale socket from a previous run.
+  if (Status st = BindRestrictedSocket(s->acceptor_->native_handle(), c.path, s->group_);
+      !st.ok()) {
+    return st.Wrap("stream");
+  }
+  s->acceptor_->listen(64, ec);
+  if (ec) return Status::Error("stream " + c.path, ec.message());
   s->backoff_ = std::make_unique<asio::steady_timer>(s->io_);
   s->Accept();
   if (!c.tls_listen.empty()) {

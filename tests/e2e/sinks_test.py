@@ -314,6 +314,31 @@ action(type="omfile" file="{self.syslog_out}" template="t")
         out, _ = late.communicate(timeout=20)
         self.assertEqual([json.loads(l) for l in out.splitlines()], alerts)
 
+    def test_its_sockets_replace_stale_ones_and_leave_the_umask_alone(self):
+        # The stream and control sockets get their mode in a private directory
+        # and are renamed into place: the umask, shared by the sink threads,
+        # is never changed. Started under 027, the daemon runs under 027.
+        self.sock = os.path.join(self.tmp, "alerts.sock")
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(self.sock)  # a previous run's, nobody listening
+        stale.close()
+        old = os.umask(0o027)
+        try:
+            self.start_daemon([], stream={"path": self.sock})
+        finally:
+            os.umask(old)
+        with open("/proc/%d/status" % self.daemon.proc.pid) as f:
+            self.assertEqual([l.split()[1] for l in f if l.startswith("Umask:")], ["0027"])
+        for path in (self.sock, os.path.join(self.daemon.dir, "control.sock")):
+            st = os.stat(path)
+            self.assertEqual((oct(st.st_mode), st.st_uid, st.st_gid), (oct(0o140600), 0, 0), path)
+            self.assertEqual([n for n in os.listdir(os.path.dirname(path))
+                              if n.startswith(".nbw-bind-")], [])
+        t = self.tail("--json")
+        self.assertTrue(self.wait(lambda: self.status()["stream"]["subscribers"] == 1))
+        t.terminate()
+        t.communicate(timeout=20)
+
     def test_the_tls_stream_requires_a_client_certificate_from_its_ca(self):
         d = self.tmp
 

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sinks' pure parts: the spool's on-disk log across restarts and
-// crashes, Falco rendering, RFC 5424 formatting, and config errors.
+// crashes, Falco rendering, RFC 5424 formatting, config errors, and how the
+// router reports a full spool's drops to its observer.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "alert/limiter.h"
 #include "sinks/file_sink.h"
@@ -283,7 +289,7 @@ TEST_F(SpoolDirTest, APlantedSymlinkIsRefusedAndNothingIsWrittenWhereItPoints) {
   sc.type = "file";
   sc.sink = std::make_unique<FileSink>(tmp_ + "/alerts.jsonl", 1 << 20, 1);
   c.sinks.push_back(std::move(sc));
-  auto r = AlertRouter::Start(std::move(c), nullptr);
+  auto r = AlertRouter::Start(std::move(c));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(),
             "spool_dir " + link + ": is a symbolic link: refusing to follow it");
@@ -328,6 +334,82 @@ TEST_F(SpoolDirTest, ASpoolFileThatIsASymlinkIsRefused) {
 
 namespace nbw {
 namespace {
+
+// The receiver the router delivers to: in memory, down until told otherwise.
+// (A fake only here: the router's contract with a sink is Deliver; the real
+// receivers' outages are in e2e sinks_test.)
+class SwitchableSink : public Sink {
+ public:
+  explicit SwitchableSink(std::atomic<bool>& up) : up_(up) {}
+  Result<size_t> Deliver(const std::vector<std::string>& alerts) override {
+    if (!up_) return Status::Error("receiver", "down");
+    return alerts.size();
+  }
+
+ private:
+  std::atomic<bool>& up_;
+};
+
+struct DropLog : SinkDropObserver {
+  void OnSinkDrops(std::string_view sink, uint64_t dropped) override {
+    std::lock_guard lock(mu);
+    calls.emplace_back(std::string(sink), dropped);
+  }
+  std::vector<std::pair<std::string, uint64_t>> Calls() {
+    std::lock_guard lock(mu);
+    return calls;
+  }
+  std::mutex mu;
+  std::vector<std::pair<std::string, uint64_t>> calls;
+};
+
+bool WaitFor(const std::function<bool()>& pred) {
+  for (int i = 0; i < 500; i++) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(SpoolDirTest, DropsReachTheRegisteredObserverOnceTheSinkDeliversAgain) {
+  std::atomic<bool> up{false};
+  DaemonConfig c;
+  c.spool_dir = tmp_ + "/spool";
+  SinkConfig sc;
+  sc.name = "s";
+  sc.type = "file";
+  sc.sink = std::make_unique<SwitchableSink>(up);
+  sc.spool_max_bytes = 100;  // room for two of the alerts below
+  c.sinks.push_back(std::move(sc));
+  auto r = AlertRouter::Start(std::move(c));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  AlertRouter& router = **r;
+  const std::string line(40, 'a');
+  auto stats = [&] { return router.Stats().at(0); };
+
+  // Dropped with no observer: counted, kept for the next one, not lost.
+  for (int i = 0; i < 5; i++) router.Publish(line);
+  EXPECT_EQ(stats().dropped, 3u);
+  up = true;
+  ASSERT_TRUE(WaitFor([&] { return stats().delivered == 2; }));
+  DropLog log;
+  router.SetDropObserver(&log);
+  router.Publish(line);
+  ASSERT_TRUE(WaitFor([&] { return !log.Calls().empty(); }));
+  EXPECT_EQ(log.Calls(), (std::vector<std::pair<std::string, uint64_t>>{{"s", 3}}));
+
+  // Unregistered: it is never called again, however many drops follow.
+  router.SetDropObserver(nullptr);
+  up = false;
+  for (int i = 0; i < 4; i++) router.Publish(line);
+  up = true;
+  ASSERT_TRUE(WaitFor([&] { return stats().delivered == 5 && stats().pending == 0; }));
+  router.Publish(line);
+  ASSERT_TRUE(WaitFor([&] { return stats().delivered == 6; }));
+  router.Stop();
+  EXPECT_EQ(log.Calls().size(), 1u);
+  EXPECT_EQ(stats().dropped, 5u);
+}
 
 TEST(Limiter, FoldsRepeatsAndBurstsPerRuleAndTargetAndReportsThem) {
   LimiterConfig c;
