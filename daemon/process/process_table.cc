@@ -242,9 +242,15 @@ std::vector<AncestorRef> ProcessTable::Ancestry(uint32_t tgid, size_t max) const
 }
 
 size_t ProcessTable::ReapDead() {
-  return std::erase_if(procs_, [](const auto& kv) {
-    return ::kill(static_cast<pid_t>(kv.first), 0) != 0 && errno == ESRCH;
+  std::unordered_set<uint32_t> dead;
+  const size_t reaped = std::erase_if(procs_, [&](const auto& kv) {
+    if (::kill(static_cast<pid_t>(kv.first), 0) == 0 || errno != ESRCH) return false;
+    if (seen_dead_.contains(kv.first)) return true;
+    dead.insert(kv.first);  // the second sighting, a call later, removes it
+    return false;
   });
+  seen_dead_ = std::move(dead);
+  return reaped;
 }
 
 size_t ProcessTable::TargetCount() const {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "process/proc_fs.h"
@@ -100,7 +101,12 @@ class ProcessTable {
   ProcessInfo* Find(uint32_t tgid);
   void Remove(uint32_t tgid) { procs_.erase(tgid); }
   // Drops entries of processes that no longer exist (their exit event was
-  // lost to a full ring buffer). Returns how many.
+  // lost to a full ring buffer). Returns how many. A process is gone from
+  // /proc as soon as it dies, while its exec and exit events may still wait
+  // in the ring (a child killed in the kernel at exec): an entry is dropped
+  // only when it was already dead at the previous call, so the events of a
+  // process that died just now still find its role and identity. Call it
+  // far apart compared with how fast the ring drains (the stats interval).
   size_t ReapDead();
   // Parent chain, nearest first, at most `max` entries.
   std::vector<AncestorRef> Ancestry(uint32_t tgid, size_t max = 8) const;
@@ -112,6 +118,7 @@ class ProcessTable {
   const uint64_t host_mnt_ns_;   // the daemon's: a process in another may be in a container
   const std::string node_name_;  // K8sIdentity::node
   std::unordered_map<uint32_t, ProcessInfo> procs_;
+  std::unordered_set<uint32_t> seen_dead_;  // dead at the last ReapDead
 };
 
 }  // namespace nbw

@@ -44,11 +44,11 @@ class ReloadTest(unittest.TestCase):
             f.write(CONFIG)
         self.forbid = os.path.join(self.tmp, "nbwforbid")
         shutil.copy("/bin/sh", self.forbid)  # a shell under a forbidden name
-        # No stats tick during a test: it reaps table entries of processes
-        # already gone from /proc, and a killed child's fork event handled
-        # after its death loses its role before its exec event comes (a
-        # known race of ProcessTable::ReapDead, not of reloading).
-        self.daemon = Daemon("-c", cfg, "--status-interval-ms", "600000", policies=self.policy)
+        # Stats ticks (each reaps dead processes from the table) every
+        # second during the test: a child killed at exec is gone from /proc
+        # before its exec event is handled, and must keep its role until
+        # then (ProcessTable::ReapDead waits for a second sighting).
+        self.daemon = Daemon("-c", cfg, "--status-interval-ms", "1000", policies=self.policy)
         self.sock = os.path.join(self.daemon.dir, "control.sock")
 
     def tearDown(self):

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -95,6 +97,30 @@ TEST_F(ProcessIdentity, EnvChangedNamesOnlyWhatAWatchedCallerSet) {
   EXPECT_EQ(t.Apply(Exec(202, 200, {"true"}, {{"GLIBC_TUNABLES", "a=2"}, {"LD_AUDIT", "/x.so"}}))
                 .env_changed,
             (std::vector<std::string>{"GLIBC_TUNABLES", "LD_AUDIT"}));
+}
+
+// A process can be gone from /proc while its events wait in the ring (a
+// child killed in the kernel at exec): the first sweep that finds it dead
+// keeps its entry, so its exec event still finds its role; the next removes
+// it. These pids are real processes, made and reaped here.
+TEST_F(ProcessIdentity, ADeadProcessIsReapedOnlyAtTheSecondSweepThatFindsItDead) {
+  ProcFs procfs(root_);
+  ProcessTable t(procfs);
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const auto self = static_cast<uint32_t>(getpid());
+  t.Apply(Exec(self, 1, {"nbw_unit_tests"}, {}));
+  t.Apply(Fork(self, static_cast<uint32_t>(dead)));
+  ASSERT_NE(t.Find(static_cast<uint32_t>(dead)), nullptr);
+
+  EXPECT_EQ(t.ReapDead(), 0u);
+  EXPECT_NE(t.Find(static_cast<uint32_t>(dead)), nullptr);  // its events may still come
+  EXPECT_EQ(t.ReapDead(), 1u);
+  EXPECT_EQ(t.Find(static_cast<uint32_t>(dead)), nullptr);
+  EXPECT_NE(t.Find(self), nullptr);  // the living stay
+  EXPECT_EQ(t.ReapDead(), 0u);
 }
 
 }  // namespace
